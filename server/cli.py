@@ -1,0 +1,142 @@
+"""The `shouzhen` command: serve, demo, audit verify, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import ssl
+import sys
+from datetime import date
+from pathlib import Path
+
+from aiohttp import web
+
+from server import audit_log
+from server.app import build_app
+from server.audit_log import Actor
+from server.booking import BookingIn, ChildIn, GuardianIn
+from server.config import Settings, load_settings, with_generated_secrets
+from server.errors import Conflict
+from server.logs import configure
+from server.physicians import PhysicianIn, WhitelistChangeIn
+from server.services import Services
+from server.specialties import Specialty
+from server.whitelist import Title
+
+log = logging.getLogger("shouzhen")
+DEMO_LICENCE = "DEMO-110000001"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in (("data_dir", args.data_dir and Path(args.data_dir)),
+                                   ("host", getattr(args, "host", None)),
+                                   ("port", getattr(args, "port", None))) if v}
+    return with_generated_secrets(load_settings(None, **overrides))
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log.info("starting shouzhen", extra={"settings": settings.masked()})
+    ssl_context = None
+    if settings.tls_cert:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
+    web.run_app(build_app(settings), host=settings.host, port=settings.port,
+                ssl_context=ssl_context, print=None, access_log=None)
+    return 0
+
+
+async def _demo(settings: Settings) -> dict[str, str]:
+    services = Services.build(settings)
+    await services.db.migrate()
+    admin = Actor("admin", "demo")
+    today = services.clock.today()
+    try:
+        physician = await services.physicians.create(admin, PhysicianIn(
+            licence_number=DEMO_LICENCE, name="王医生", department="儿科 Paediatrics",
+            title=Title.ATTENDING, independent_practice_since=date(today.year - 8, 9, 1),
+            internet_consults_since=date(today.year - 2, 3, 1),
+            training_exam_passed_on=date(today.year - 1, 6, 15),
+            specialties=[Specialty.GROWTH_DEVELOPMENT, Specialty.NUTRITION,
+                         Specialty.DERMATOLOGY]))
+        await services.physicians.change_status(admin, physician["id"], WhitelistChangeIn(
+            status="active", reason="demo physician"))
+    except Conflict:
+        physician = next(p for p in await services.physicians.list()
+                         if p["licence_number"] == DEMO_LICENCE)
+    record, links = await services.consults.book(admin, BookingIn(
+        physician_id=physician["id"], specialty=Specialty.DERMATOLOGY.value,
+        child=ChildIn(name="李小宝", sex="female", birth_date=date(today.year - 4, 5, 20)),
+        guardian=GuardianIn(name="李妈妈", relationship="mother", phone="13800138000"),
+        scheduled_start=services.clock.now(), window_minutes=120))
+    await services.db.close()
+    return {"consult_id": record.consult.id, "physician": links.physician,
+            "guardian": links.guardian, "expires_at": links.expires_at.isoformat()}
+
+
+def demo(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    result = asyncio.run(_demo(settings))
+    print(f"Demo consult {result['consult_id']} (links valid until {result['expires_at']})")
+    print(f"  physician / 医生:  {result['physician']}")
+    print(f"  guardian  / 监护人: {result['guardian']}")
+    return 0
+
+
+async def _verify(settings: Settings) -> audit_log.ChainVerdict:
+    services = Services.build(settings)
+    try:
+        await services.db.migrate()
+        async with services.db.reading() as session:
+            return await audit_log.verify_chain(session)
+    finally:
+        await services.db.close()
+
+
+def audit_verify(args: argparse.Namespace) -> int:
+    verdict = asyncio.run(_verify(_settings(args)))
+    if verdict.ok:
+        print(f"audit chain intact: {verdict.entries_checked} entries verified")
+        return 0
+    print(f"AUDIT CHAIN BROKEN at entry {verdict.first_broken_seq}: {verdict.problem} "
+          f"({verdict.entries_checked} entries verified before it)", file=sys.stderr)
+    return 1
+
+
+def keys(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    for role, staff_keys in (("admin", settings.admin_keys), ("auditor", settings.auditor_keys)):
+        for key in staff_keys:
+            print(f"{role}\t{key.name}\t{key.key}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="shouzhen", description=__doc__)
+    root.add_argument("--data-dir", help="data directory (default: $SHOUZHEN_DATA_DIR or ./data)")
+    commands = root.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the server")
+    serve_cmd.add_argument("--host")
+    serve_cmd.add_argument("--port", type=int)
+    serve_cmd.set_defaults(run=serve)
+    commands.add_parser("demo", help="create a demo physician and consult; print join links"
+                        ).set_defaults(run=demo)
+    commands.add_parser("keys", help="print the staff API keys").set_defaults(run=keys)
+    audit = commands.add_parser("audit", help="audit log tools")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="verify the whole hash chain").set_defaults(
+        run=audit_verify)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""One typed configuration object, built from the environment.
+
+Every setting has an embedded default that runs a single node on one machine: SQLite and
+media under one data directory, no Redis. Secrets that are not given are generated once and
+kept in `<data dir>/secrets.json` (mode 0600), so a restart keeps join links valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SHOUZHEN_"
+
+
+@dataclass(frozen=True)
+class StaffKey:
+    """A named API key for a staff role; the name is what the audit log records."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # the base of join links; defaults to http://host:port
+    database_url: str = ""  # defaults to SQLite in data_dir
+    redis_url: str = ""
+    secret_key: str = field(default="", repr=False)
+    admin_keys: tuple[StaffKey, ...] = field(default=(), repr=False)
+    auditor_keys: tuple[StaffKey, ...] = field(default=(), repr=False)
+    tls_cert: str = ""
+    tls_key: str = ""
+    ice_servers: tuple[dict[str, Any], ...] = ()
+    max_body_bytes: int = 1_048_576
+    max_photo_bytes: int = 20 * 1_048_576
+    consult_window_minutes: int = 60
+    reconnect_grace_seconds: int = 60
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'shouzhen.sqlite3'}"
+
+    def masked(self) -> dict[str, str]:
+        """Every setting as text for the start-up log, secrets shown only by length/name."""
+        shown: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "secret_key":
+                shown[f.name] = f"<{len(value)} chars>"
+            elif f.name in ("admin_keys", "auditor_keys"):
+                shown[f.name] = ",".join(f"{k.name}:***" for k in value) or "<none>"
+            elif f.name in ("database_url", "redis_url"):
+                shown[f.name] = _mask_url_password(str(value))
+            else:
+                shown[f.name] = str(value)
+        shown["effective_database_url"] = _mask_url_password(self.effective_database_url)
+        return shown
+
+
+def _mask_url_password(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _parse_staff_keys(raw: str, variable: str) -> tuple[StaffKey, ...]:
+    keys: list[StaffKey] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, key = item.partition(":")
+        if not sep or not name or len(key) < 16:
+            raise ValueError(f"{variable}: expected name:key pairs with keys of ≥16 characters")
+        keys.append(StaffKey(name=name, key=key))
+    return tuple(keys)
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from `env` (default: the process environment), then explicit overrides."""
+    env = os.environ if env is None else env
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(ENV_PREFIX + name, default)
+
+    values: dict[str, Any] = {
+        "data_dir": Path(get("DATA_DIR", "data")),
+        "host": get("HOST", "127.0.0.1"),
+        "port": int(get("PORT", "8080")),
+        "public_url": get("PUBLIC_URL"),
+        "database_url": env.get("DATABASE_URL", get("DATABASE_URL")),
+        "redis_url": env.get("REDIS_URL", get("REDIS_URL")),
+        "secret_key": get("SECRET_KEY"),
+        "admin_keys": _parse_staff_keys(get("ADMIN_KEYS"), ENV_PREFIX + "ADMIN_KEYS"),
+        "auditor_keys": _parse_staff_keys(get("AUDITOR_KEYS"), ENV_PREFIX + "AUDITOR_KEYS"),
+        "tls_cert": get("TLS_CERT"),
+        "tls_key": get("TLS_KEY"),
+        "ice_servers": tuple(json.loads(get("ICE_SERVERS", "[]"))),
+        "max_body_bytes": int(get("MAX_BODY_BYTES", "1048576")),
+        "max_photo_bytes": int(get("MAX_PHOTO_BYTES", str(20 * 1_048_576))),
+        "consult_window_minutes": int(get("CONSULT_WINDOW_MINUTES", "60")),
+        "reconnect_grace_seconds": int(get("RECONNECT_GRACE_SECONDS", "60")),
+        "timezone": get("TIMEZONE", "Asia/Shanghai"),
+        "log_level": get("LOG_LEVEL", "INFO"),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def with_generated_secrets(settings: Settings) -> Settings:
+    """Fill in secrets that were not configured from `<data_dir>/secrets.json`, creating it."""
+    if settings.secret_key and settings.admin_keys and settings.auditor_keys:
+        return settings
+    path = settings.data_dir / "secrets.json"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {
+            "secret_key": secrets.token_urlsafe(48),
+            "admin_key": secrets.token_urlsafe(24),
+            "auditor_key": secrets.token_urlsafe(24),
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(stored, out, indent=2)
+    return Settings(
+        **{
+            **{f.name: getattr(settings, f.name) for f in fields(settings)},
+            "secret_key": settings.secret_key or stored["secret_key"],
+            "admin_keys": settings.admin_keys or (StaffKey("admin", stored["admin_key"]),),
+            "auditor_keys": settings.auditor_keys
+            or (StaffKey("auditor", stored["auditor_key"]),),
+        }
+    )

@@ -1,0 +1,44 @@
+"""What request handlers and socket handlers share: one object per application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from server.clock import Clock
+from server.config import Settings
+from server.consults import ConsultService
+from server.db import Database
+from server.metrics import Metrics
+from server.physicians import PhysicianRegistry
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    physicians: PhysicianRegistry
+    consults: ConsultService
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
+        clock = clock or Clock()
+        db = Database(settings.effective_database_url)
+        return cls(
+            settings=settings, db=db, clock=clock,
+            physicians=PhysicianRegistry(db, clock),
+            consults=ConsultService(db, clock, secret=settings.secret_key,
+                                    base_url=settings.base_url,
+                                    default_window_minutes=settings.consult_window_minutes),
+            metrics=Metrics(),
+        )
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services_of(request: web.Request) -> Services:
+    return request.app[SERVICES]

@@ -1,0 +1,134 @@
+"""Shared fixtures: real databases (a SQLite file and the machine's PostgreSQL), a fixed
+clock, and a running application with an HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
+
+from server.app import build_app
+from server.clock import Clock
+from server.config import Settings, StaffKey
+from server.services import Services
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SHOUZHEN_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+ADMIN_KEY = "admin-key-for-tests-0123456789"
+AUDITOR_KEY = "auditor-key-for-tests-012345678"
+FIXED_NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
+
+
+async def _create_postgres_database() -> str:
+    """A database of its own for this test session, dropped at the end."""
+    name = f"shouzhen_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    engine = sa.ext.asyncio.create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+async def _drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    engine = sa.ext.asyncio.create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+def _run_in_thread(coroutine: Any) -> Any:
+    """Session fixtures are first asked for from inside a running test loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url: str = _run_in_thread(_create_postgres_database())
+    yield url
+    _run_in_thread(_drop_postgres_database(url))
+
+
+TABLES_IN_DELETE_ORDER = ("intakes", "consults", "children", "whitelist_changes", "physicians",
+                          "audit_log")
+
+
+async def _empty_postgres(url: str) -> None:
+    engine = sa.ext.asyncio.create_async_engine(url)
+    async with engine.begin() as connection:
+        exists = (await connection.execute(sa.text(
+            "SELECT to_regclass('public.audit_head') IS NOT NULL"))).scalar()
+        if exists:
+            tables = (await connection.execute(sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                "AND tablename NOT IN ('alembic_version', 'audit_head')"))).scalars().all()
+            if tables:
+                await connection.execute(sa.text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+            await connection.execute(sa.text(
+                "UPDATE audit_head SET last_seq = 0, last_hash = :h"), {"h": "0" * 64})
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that takes this runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'shouzhen.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    await _empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(fixed=FIXED_NOW)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data", database_url=database_url,
+        secret_key="test-secret-key-0123456789abcdef0123456789",
+        admin_keys=(StaffKey("alice", ADMIN_KEY),),
+        auditor_keys=(StaffKey("audrey", AUDITOR_KEY),),
+        max_body_bytes=64 * 1024,
+    )
+
+
+@dataclass
+class Api:
+    """An HTTP client on a running app, with the credentials tests need."""
+
+    client: TestClient  # type: ignore[type-arg]
+    services: Services
+
+    admin: ClassVar[dict[str, str]] = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    auditor: ClassVar[dict[str, str]] = {"Authorization": f"Bearer {AUDITOR_KEY}"}
+
+    @staticmethod
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def api(settings: Settings, clock: Clock) -> AsyncIterator[Api]:
+    services = Services.build(settings, clock)
+    app = build_app(settings, services=services)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield Api(client, services)
+    finally:
+        await client.close()

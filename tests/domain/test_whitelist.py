@@ -1,0 +1,110 @@
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.errors import Conflict
+from server.specialties import Specialty
+from server.whitelist import (
+    Credentials,
+    Title,
+    WhitelistStatus,
+    add_years,
+    bookable_reasons,
+    check_status_change,
+    eligibility,
+)
+
+AS_OF = date(2026, 11, 20)
+
+
+def creds(**changes):
+    base = dict(licence_number="110000001", title=Title.ATTENDING,
+                independent_practice_since=date(2020, 1, 1),
+                internet_consults_since=date(2024, 1, 1),
+                training_exam_passed_on=date(2025, 6, 1),
+                specialties=frozenset({Specialty.DERMATOLOGY}))
+    base.update(changes)
+    return Credentials(**base)
+
+
+def test_a_physician_meeting_every_rule_is_eligible():
+    assert eligibility(creds(), AS_OF).eligible
+
+
+def test_three_years_of_practice_is_reached_on_the_anniversary_not_a_day_before():
+    started = date(2023, 11, 20)
+    assert eligibility(creds(independent_practice_since=started), AS_OF).eligible
+    day_late = started + timedelta(days=1)
+    assert eligibility(creds(independent_practice_since=day_late), AS_OF).reasons == (
+        "independent_practice_under_3_years",)
+
+
+def test_one_year_of_internet_consults_is_counted_to_the_day():
+    assert eligibility(creds(internet_consults_since=date(2025, 11, 20)), AS_OF).eligible
+    assert eligibility(creds(internet_consults_since=date(2025, 11, 21)), AS_OF).reasons == (
+        "internet_consults_under_1_year",)
+    assert "internet_consults_under_1_year" in eligibility(
+        creds(internet_consults_since=None), AS_OF).reasons
+
+
+@pytest.mark.parametrize(("title", "ok"), [(Title.RESIDENT, False), (Title.ATTENDING, True),
+                                           (Title.ASSOCIATE_CHIEF, True), (Title.CHIEF, True)])
+def test_attending_or_above(title, ok):
+    assert eligibility(creds(title=title), AS_OF).eligible is ok
+
+
+def test_exam_must_be_passed_by_the_date_asked_about():
+    assert "training_exam_not_passed" in eligibility(creds(training_exam_passed_on=None),
+                                                     AS_OF).reasons
+    assert "training_exam_not_passed" in eligibility(
+        creds(training_exam_passed_on=AS_OF + timedelta(days=1)), AS_OF).reasons
+
+
+def test_every_failing_rule_is_reported_at_once():
+    verdict = eligibility(creds(title=Title.RESIDENT, independent_practice_since=AS_OF,
+                                internet_consults_since=None, training_exam_passed_on=None,
+                                specialties=frozenset()), AS_OF)
+    assert set(verdict.reasons) == {"independent_practice_under_3_years", "title_below_attending",
+                                    "internet_consults_under_1_year", "training_exam_not_passed",
+                                    "no_pilot_specialty"}
+
+
+@given(st.dates(min_value=date(1960, 1, 1), max_value=date(2030, 12, 31)),
+       st.dates(min_value=date(1960, 1, 1), max_value=date(2035, 12, 31)))
+def test_practice_rule_agrees_with_calendar_arithmetic(started, as_of):
+    verdict = eligibility(creds(independent_practice_since=started), as_of)
+    three_years_on = add_years(started, 3)
+    assert ("independent_practice_under_3_years" in verdict.reasons) == (three_years_on > as_of)
+
+
+def test_leap_day_anniversary_falls_on_28_february():
+    assert add_years(date(2024, 2, 29), 3) == date(2027, 2, 28)
+
+
+STATUS_TABLE = {
+    ("not_listed", "active"), ("active", "suspended"), ("active", "revoked"),
+    ("suspended", "active"), ("suspended", "revoked"),
+}
+
+
+@pytest.mark.parametrize("current", list(WhitelistStatus))
+@pytest.mark.parametrize("new", list(WhitelistStatus))
+def test_status_changes_follow_the_table(current, new):
+    if (current.value, new.value) in STATUS_TABLE:
+        check_status_change(current, new)
+    else:
+        with pytest.raises(Conflict):
+            check_status_change(current, new)
+
+
+def test_bookable_needs_eligibility_active_status_and_the_specialty():
+    c = creds()
+    assert bookable_reasons(c, WhitelistStatus.ACTIVE, Specialty.DERMATOLOGY, AS_OF) == []
+    assert bookable_reasons(c, WhitelistStatus.SUSPENDED, Specialty.DERMATOLOGY, AS_OF) == [
+        "suspended"]
+    assert bookable_reasons(c, WhitelistStatus.NOT_LISTED, Specialty.DERMATOLOGY, AS_OF) == [
+        "not_whitelisted"]
+    assert bookable_reasons(c, WhitelistStatus.ACTIVE, Specialty.NUTRITION, AS_OF) == [
+        "specialty_not_registered"]

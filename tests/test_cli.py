@@ -1,0 +1,35 @@
+"""The command line as an operator uses it: demo, audit verify on a live and a tampered
+database (a real SQLite file, separate processes)."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+
+def shouzhen(data_dir, *args):
+    return subprocess.run([sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), *args],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SHOUZHEN_PORT": "8123"})
+
+
+def test_demo_prints_two_links_and_audit_verify_passes_then_fails_when_tampered(tmp_path):
+    demo = shouzhen(tmp_path, "demo")
+    assert demo.returncode == 0, demo.stderr
+    links = [line.split()[-1] for line in demo.stdout.splitlines() if "/join#" in line]
+    assert len(links) == 2 and all(link.startswith("http://127.0.0.1:8123/join#")
+                                   for link in links)
+    ok = shouzhen(tmp_path, "audit", "verify")
+    assert ok.returncode == 0 and "intact" in ok.stdout
+
+    with sqlite3.connect(tmp_path / "shouzhen.sqlite3") as db:
+        db.execute("UPDATE audit_log SET actor_id = 'mallory' WHERE seq = 2")
+    broken = shouzhen(tmp_path, "audit", "verify")
+    assert broken.returncode == 1
+    assert "BROKEN at entry 2" in broken.stderr
+
+
+def test_a_second_demo_reuses_the_demo_physician(tmp_path):
+    assert shouzhen(tmp_path, "demo").returncode == 0
+    second = shouzhen(tmp_path, "demo")
+    assert second.returncode == 0, second.stderr
