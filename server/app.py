@@ -11,11 +11,15 @@ from server import consults_api, physicians_api, system_api
 from server.api_routes import Endpoint, Handler
 from server.clock import Clock
 from server.config import Settings
+from server.live import attach_live_consults
 from server.problems import problem_middleware
 from server.services import SERVICES, Services
 from server.system_api import ENDPOINTS
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STATIC_DIR = PROJECT_DIR / "static"
+# socket.io-client from npm (package-lock.json), served as is: no CDN, no build step.
+SOCKET_IO_CLIENT_DIR = PROJECT_DIR / "node_modules" / "socket.io-client" / "dist"
 log = logging.getLogger("shouzhen")
 
 
@@ -50,6 +54,11 @@ def build_app(settings: Settings, clock: Clock | None = None,
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/join", _page("consult.html"))
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    if SOCKET_IO_CLIENT_DIR.is_dir():
+        app.router.add_static("/vendor/socket.io/", SOCKET_IO_CLIENT_DIR, follow_symlinks=False)
+    else:
+        log.warning("socket.io-client is not installed: run `npm ci` (scripts/install does)")
+    attach_live_consults(app, services)
 
     async def start(app: web.Application) -> None:
         await services.db.migrate()

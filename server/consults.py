@@ -19,6 +19,7 @@ from server.booking import BookingIn, check_booking
 from server.clock import Clock
 from server.consult_lifecycle import (
     INTAKE_EDITABLE_STATES,
+    OPEN_STATES,
     ConsultState,
     ConsultTrigger,
     Outcome,
@@ -27,15 +28,19 @@ from server.consult_lifecycle import (
 from server.db import Database
 from server.errors import (
     Conflict,
+    ConsultClosed,
     ConsultNotFound,
+    Forbidden,
+    GuardianPresenceRequired,
     PhysicianNotWhitelisted,
+    RecordingNoticeRequired,
     TransitionNotAllowed,
 )
 from server.intake import intake_to_json, validate_intake
 from server.models import ChildRow, ConsultRow, IntakeRow, PhysicianRow
 from server.physicians import credentials_of, load_physician
 from server.specialties import SPECIALTY_NAMES, Specialty, parse_specialty
-from server.tokens import Role, issue_join_token
+from server.tokens import JoinClaims, Role, issue_join_token
 from server.whitelist import REASON_TEXT, WhitelistStatus, bookable_reasons
 
 
@@ -208,6 +213,82 @@ class ConsultService:
                 await audit_log.append(session, actor, "consult.recording_notice_accepted",
                                        consult_id=consult_id)
             return await load_record(session, consult_id)
+
+    async def check_participant(self, claims: JoinClaims) -> ConsultRecord:
+        """May this link's holder enter the live consult now? (Asked at socket connect.)"""
+        record = await self.record(claims.consult_id)
+        state = ConsultState(record.consult.state)
+        if state not in OPEN_STATES:
+            raise ConsultClosed(f"the consult is {state}: it can no longer be joined",
+                                state=state.value, outcome=record.consult.outcome)
+        if claims.role is Role.PHYSICIAN:
+            if claims.subject != record.consult.physician_id:
+                raise Forbidden("this link is for another physician")
+            reasons = physician_bookable_reasons(record.physician,
+                                                 Specialty(record.consult.specialty), self.clock)
+            if reasons:
+                raise PhysicianNotWhitelisted(
+                    "this physician may not hold first-visit consults now: "
+                    + "; ".join(REASON_TEXT[r] for r in reasons), reasons)
+        return record
+
+    async def guardian_arrives(self, actor: Actor, consult_id: str) -> ConsultRecord:
+        """The guardian enters: the waiting room on first arrival; back into the call after
+        a reconnect. Needs the recording notice accepted."""
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            if consult.recording_notice_accepted_at is None:
+                raise RecordingNoticeRequired(
+                    "the guardian must accept the recording notice before joining")
+            state = ConsultState(consult.state)
+            if state is ConsultState.BOOKED:
+                await apply_transition(session, consult, ConsultTrigger.GUARDIAN_JOINED, actor,
+                                       self.clock.now())
+            elif state in (ConsultState.WAITING, ConsultState.IN_CALL):
+                await audit_log.append(session, actor, "participant.rejoined",
+                                       consult_id=consult_id, details={"state": state.value})
+            else:
+                next_state(state, ConsultTrigger.GUARDIAN_JOINED)  # raises the precise refusal
+            return await load_record(session, consult_id)
+
+    async def admit(self, actor: Actor, consult_id: str) -> ConsultRecord:
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            await apply_transition(session, consult, ConsultTrigger.ADMITTED, actor,
+                                   self.clock.now())
+            return await load_record(session, consult_id)
+
+    async def confirm_guardian_present(self, actor: Actor, consult_id: str) -> ConsultRecord:
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            if ConsultState(consult.state) is not ConsultState.IN_CALL:
+                raise TransitionNotAllowed("guardian presence is confirmed during the call; "
+                                           f"the consult is {consult.state}")
+            if consult.guardian_confirmed_at is None:
+                consult.guardian_confirmed_at = self.clock.now()
+                await audit_log.append(session, actor, "consult.guardian_confirmed",
+                                       consult_id=consult_id,
+                                       details={"relationship": consult.guardian_relationship})
+            return await load_record(session, consult_id)
+
+    async def end(self, actor: Actor, consult_id: str, outcome: Outcome,
+                  details: dict[str, Any] | None = None) -> ConsultRecord:
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            if outcome is not Outcome.ABORTED and consult.guardian_confirmed_at is None:
+                raise GuardianPresenceRequired(
+                    "confirm that a guardian is with the child before ending with a clinical "
+                    "outcome")
+            await apply_transition(session, consult, ConsultTrigger.ENDED, actor,
+                                   self.clock.now(), outcome=outcome, details=details)
+            return await load_record(session, consult_id)
+
+    async def record_event(self, actor: Actor, consult_id: str, action: str,
+                           details: dict[str, Any] | None = None) -> None:
+        """An audit entry for something that changes no row (presence, media, refusals)."""
+        async with self.db.transaction() as session:
+            await audit_log.append(session, actor, action, consult_id=consult_id,
+                                   details=details or {})
 
     async def submit_intake(self, actor: Actor, consult_id: str, raw: bytes) -> ConsultRecord:
         now = self.clock.now()

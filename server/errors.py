@@ -95,6 +95,21 @@ class TransitionNotAllowed(Conflict):
     title = "Consult state does not allow this"
 
 
+class ConsultClosed(Conflict):
+    code = "consult_closed"
+    title = "The consult is closed"
+
+
+class RecordingNoticeRequired(Conflict):
+    code = "recording_notice_required"
+    title = "The recording notice has not been accepted"
+
+
+class GuardianPresenceRequired(Conflict):
+    code = "guardian_presence_required"
+    title = "Guardian presence has not been confirmed"
+
+
 class PhysicianNotWhitelisted(Conflict):
     code = "physician_not_whitelisted"
     title = "Physician is not whitelisted for first-visit consults"

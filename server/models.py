@@ -135,3 +135,20 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
     last_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ChatMessageRow(Base):
+    """A chat message: a process record, retained like the audio and video."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (sa.UniqueConstraint("consult_id", "seq"),
+                      sa.UniqueConstraint("consult_id", "client_id"))
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    consult_id: Mapped[str] = mapped_column(sa.ForeignKey("consults.id"), index=True)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    sender_role: Mapped[str] = mapped_column(sa.String(16))
+    sender_id: Mapped[str] = mapped_column(sa.String(100))
+    client_id: Mapped[str] = mapped_column(sa.String(64))
+    text: Mapped[str] = mapped_column(sa.Text)
+    sent_at: Mapped[datetime]

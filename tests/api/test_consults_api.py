@@ -4,7 +4,7 @@ from server.consult_lifecycle import ConsultTrigger
 from server.consults import apply_transition, load_consult
 from server.models import AuditEntryRow, ConsultRow
 
-from .conftest import booking_for
+from ..conftest import booking_for
 
 
 async def count_consults(api):

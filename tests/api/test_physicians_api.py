@@ -2,7 +2,7 @@ import sqlalchemy as sa
 
 from server.models import AuditEntryRow, PhysicianRow
 
-from .conftest import ELIGIBLE_PHYSICIAN
+from ..conftest import ELIGIBLE_PHYSICIAN
 
 
 async def audit_actions(api, action=None):

@@ -1,0 +1,330 @@
+"""The `/consult` Socket.IO namespace: the live consult as docs/protocol.md describes it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+
+from server.audit_log import Actor
+from server.chat import ChatLog
+from server.clock import Clock
+from server.config import Settings
+from server.consult_lifecycle import ConsultState, Outcome
+from server.consults import ConsultRecord, ConsultService, consult_view
+from server.errors import Forbidden, ShouzhenError
+from server.metrics import Metrics
+from server.tokens import Role, read_join_token
+from signaling import payloads
+from signaling.acks import Ack, EventRefused, acknowledged, ok, parse
+from signaling.live_consult import LiveConsult, LiveConsults, SocketState
+from signaling.media_port import MediaFactory
+
+NAMESPACE = "/consult"
+log = logging.getLogger("shouzhen.signaling")
+
+
+@dataclass
+class SignalingContext:
+    settings: Settings
+    clock: Clock
+    consults: ConsultService
+    chat: ChatLog
+    media_factory: MediaFactory
+    metrics: Metrics | None = None
+
+
+class ConsultNamespace(socketio.AsyncNamespace):
+    def __init__(self, context: SignalingContext) -> None:
+        super().__init__(NAMESPACE)
+        self.ctx = context
+        self.live = LiveConsults()
+        self.sockets: dict[str, SocketState] = {}
+
+    # -- connection ---------------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        consult_id: str | None = None
+        actor: Actor | None = None
+        try:
+            if not isinstance(token, str) or not token:
+                raise EventRefused("unauthenticated", "connect with auth: {token: <join token>}")
+            claims = read_join_token(self.ctx.settings.secret_key, token, now=self.ctx.clock.now())
+            consult_id = claims.consult_id
+            actor = Actor(claims.role.value, claims.subject)
+            await self.ctx.consults.check_participant(claims)
+        except (EventRefused, ShouzhenError) as error:
+            code = error.code
+            message = error.message if isinstance(error, EventRefused) else error.detail
+            remote = _remote(environ)
+            if consult_id is not None:
+                await self.ctx.consults.record_event(
+                    actor or Actor("anonymous", remote), consult_id, "access.refused",
+                    {"channel": "socket", "code": code, "reason": message, "remote": remote})
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": code, "message": message}) from None
+        self.sockets[sid] = SocketState(claims.consult_id, claims.role.value, claims.subject)
+        live = self.live.get(claims.consult_id)
+        await self.enter_room(sid, live.room)
+        async with live.lock:
+            previous = live.participants[claims.role.value].sid
+            live.participants[claims.role.value].sid = sid
+        if previous is not None and previous != sid:
+            # The newer connection wins: a phone that changed networks is the same person.
+            old = self.sockets.get(previous)
+            if old is not None:
+                old.left = True
+            await self.emit("replaced", {}, to=previous)
+            await self.disconnect(previous)
+        self._count_participants()
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        state = self.sockets.pop(sid, None)
+        self._count_participants()
+        if state is None:
+            return
+        live = self.live.find(state.consult_id)
+        if live is None or live.ended:
+            return
+        participant = live.participants[state.role]
+        if participant.sid != sid:
+            return  # replaced by a newer socket of the same role
+        participant.sid = None
+        if state.left or participant.status in ("absent", "left"):
+            return
+        participant.status = "reconnecting"
+        await self._presence(live, state.role)
+        await self._audit(state, "participant.disconnected", {"reason": str(reason)})
+        participant.grace = asyncio.create_task(self._grace_period(live, state))
+
+    async def _grace_period(self, live: LiveConsult, state: SocketState) -> None:
+        await asyncio.sleep(self.ctx.settings.reconnect_grace_seconds)
+        participant = live.participants[state.role]
+        if participant.sid is not None or live.ended:
+            return
+        participant.status = "interrupted"
+        participant.grace = None
+        await self._presence(live, state.role)
+        await self._audit(state, "participant.interrupted", {
+            "grace_seconds": self.ctx.settings.reconnect_grace_seconds})
+        if live.media is not None:
+            with contextlib.suppress(Exception):
+                await live.media.drop(state.role)
+
+    # -- the consult --------------------------------------------------------------------
+
+    @acknowledged("join")
+    async def on_join(self, sid: str, data: Any) -> Ack:
+        state = self._state(sid)
+        parse(payloads.Empty, data)
+        live = self.live.get(state.consult_id)
+        actor = _actor(state)
+        participant = live.participants[state.role]
+        returning = participant.status in ("reconnecting", "interrupted", "left", "in_call")
+        if state.role == Role.GUARDIAN:
+            record = await self.ctx.consults.guardian_arrives(actor, state.consult_id)
+        else:
+            record = await self.ctx.consults.record(state.consult_id)
+            await self._audit(state, "participant.joined", {"state": record.consult.state})
+        participant.cancel_grace()
+        consult_state = ConsultState(record.consult.state)
+        participant.status = "in_call" if consult_state is ConsultState.IN_CALL else (
+            "waiting" if state.role == Role.GUARDIAN else "joined")
+        if returning:
+            await self._presence(live, state.role, status="back")
+        await self._presence(live, state.role)
+        if state.role == Role.GUARDIAN and consult_state is ConsultState.WAITING:
+            await self._emit_to_role(live, "physician", "waiting", _waiting(record))
+            await self._consult_state(live, record)
+        result: dict[str, Any] = {
+            "consult": consult_view(record, for_staff=False), "role": state.role,
+            "ice_servers": list(self.ctx.settings.ice_servers), "presence": live.presence(),
+            "chat": await self.ctx.chat.transcript(state.consult_id),
+            "recording": "recording" if consult_state is ConsultState.IN_CALL else "idle",
+        }
+        if state.role == Role.PHYSICIAN and consult_state is ConsultState.WAITING:
+            result["waiting"] = _waiting(record)
+        return ok(**result)
+
+    @acknowledged("admit")
+    async def on_admit(self, sid: str, data: Any) -> Ack:
+        state = self._state(sid, Role.PHYSICIAN)
+        parse(payloads.Empty, data)
+        record = await self.ctx.consults.admit(_actor(state), state.consult_id)
+        live = self.live.get(state.consult_id)
+        for participant in live.participants.values():
+            if participant.sid is not None:
+                participant.status = "in_call"
+        await self.emit("admitted", {"state": record.consult.state}, room=live.room)
+        await self._consult_state(live, record)
+        return ok(state=record.consult.state)
+
+    @acknowledged("confirm_guardian_present")
+    async def on_confirm_guardian_present(self, sid: str, data: Any) -> Ack:
+        state = self._state(sid, Role.PHYSICIAN)
+        parse(payloads.Empty, data)
+        record = await self.ctx.consults.confirm_guardian_present(_actor(state),
+                                                                  state.consult_id)
+        confirmed_at = record.consult.guardian_confirmed_at
+        assert confirmed_at is not None
+        live = self.live.get(state.consult_id)
+        await self.emit("guardian_confirmed", {"confirmed_at": confirmed_at.isoformat()},
+                        room=live.room)
+        return ok(confirmed_at=confirmed_at.isoformat())
+
+    @acknowledged("end")
+    async def on_end(self, sid: str, data: Any) -> Ack:
+        state = self._state(sid, Role.PHYSICIAN)
+        body = parse(payloads.End, data)
+        record = await self.ctx.consults.end(_actor(state), state.consult_id,
+                                             Outcome(body.outcome))
+        live = self.live.get(state.consult_id)
+        await self.finish(live, record)
+        return ok(state=record.consult.state, outcome=record.consult.outcome)
+
+    async def finish(self, live: LiveConsult, record: ConsultRecord) -> None:
+        """The consult ended (by the physician, or automatically): tell everyone, stop media."""
+        live.ended = True
+        live.cancel_timers()
+        await self.emit("ended", {"outcome": record.consult.outcome}, room=live.room)
+        await self._consult_state(live, record)
+        await live.close_media()
+        self.live.forget(live.consult_id)
+
+    # -- media --------------------------------------------------------------------------
+
+    @acknowledged("offer")
+    async def on_offer(self, sid: str, data: Any) -> Ack:
+        state = self._state(sid)
+        body = parse(payloads.Offer, data)
+        record = await self.ctx.consults.record(state.consult_id)
+        if ConsultState(record.consult.state) is not ConsultState.IN_CALL:
+            raise EventRefused("transition_not_allowed",
+                               f"media starts once the guardian is admitted; the consult is "
+                               f"{record.consult.state}")
+        live = self.live.get(state.consult_id)
+        media = live.media_or_create(self.ctx.media_factory)
+        answer = await media.answer(state.role, body.sdp)
+        await self._audit(state, "media.offer_answered", {"sdp_bytes": len(body.sdp)})
+        return ok(sdp=answer, type="answer")
+
+    @acknowledged("ice_candidate")
+    async def on_ice_candidate(self, sid: str, data: Any) -> Ack:
+        state = self._state(sid)
+        body = parse(payloads.IceCandidate, data)
+        live = self.live.find(state.consult_id)
+        if live is None or live.media is None:
+            raise EventRefused("no_offer_yet", "send the offer before ICE candidates")
+        candidate = None if not body.candidate else body.model_dump(exclude_none=True)
+        await live.media.add_ice_candidate(state.role, candidate)
+        return ok()
+
+    # -- chat and presence --------------------------------------------------------------
+
+    @acknowledged("chat")
+    async def on_chat(self, sid: str, data: Any) -> Ack:
+        state = self._state(sid)
+        if not state.chat.take():
+            raise EventRefused("rate_limited", "too many chat messages; wait a moment")
+        body = parse(payloads.Chat, data)
+        message, created = await self.ctx.chat.post(_actor(state), state.consult_id, body.text,
+                                                    body.client_id)
+        if created:
+            await self.emit("chat", message, room=self.live.get(state.consult_id).room)
+        return ok(message=message)
+
+    @acknowledged("presence")
+    async def on_presence(self, sid: str, data: Any) -> Ack:
+        state = self._state(sid)
+        body = parse(payloads.Presence, data)
+        live = self.live.get(state.consult_id)
+        participant = live.participants[state.role]
+        if participant.quality != body.quality:
+            participant.quality = body.quality
+            await self._presence(live, state.role)
+            await self._audit(state, "participant.quality", {"quality": body.quality,
+                                                             "detail": body.detail or {}})
+        return ok()
+
+    @acknowledged("leave")
+    async def on_leave(self, sid: str, data: Any) -> Ack:
+        state = self._state(sid)
+        parse(payloads.Empty, data)
+        state.left = True
+        live = self.live.get(state.consult_id)
+        participant = live.participants[state.role]
+        participant.status = "left"
+        participant.cancel_grace()
+        await self._presence(live, state.role)
+        await self._audit(state, "participant.left", {})
+        if live.media is not None:
+            await live.media.drop(state.role)
+        return ok()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _state(self, sid: str, role: Role | None = None) -> SocketState:
+        state = self.sockets.get(sid)
+        if state is None:
+            raise EventRefused("unauthenticated", "this socket is not connected to a consult")
+        if not state.events.take():
+            raise EventRefused("rate_limited", "too many events; slow down")
+        if role is not None and state.role != role.value:
+            raise Forbidden(f"only the {role.value} may do this")
+        return state
+
+    async def on_refused(self, sid: str, event: str, ack: Ack) -> None:
+        """Audit a refused event (a flood once per burst, not once per event)."""
+        state = self.sockets.get(sid)
+        if state is None:
+            return
+        if ack["error"]["code"] == "rate_limited":
+            bucket = state.chat if event == "chat" else state.events
+            if not bucket.should_audit_refusal():
+                return
+        await self._audit(state, "signal.refused", {"event": event, **ack["error"]})
+
+    async def _audit(self, state: SocketState, action: str, details: dict[str, Any]) -> None:
+        await self.ctx.consults.record_event(_actor(state), state.consult_id, action, details)
+
+    async def _presence(self, live: LiveConsult, role: str, status: str | None = None) -> None:
+        participant = live.participants[role]
+        await self.emit("presence", {"role": role, "status": status or participant.status,
+                                     "quality": participant.quality},
+                        room=live.room, skip_sid=participant.sid)
+
+    async def _emit_to_role(self, live: LiveConsult, role: str, event: str,
+                            data: dict[str, Any]) -> None:
+        sid = live.participants[role].sid
+        if sid is not None:
+            await self.emit(event, data, to=sid)
+
+    async def _consult_state(self, live: LiveConsult, record: ConsultRecord) -> None:
+        await self.emit("consult_state", {"state": record.consult.state,
+                                          "outcome": record.consult.outcome}, room=live.room)
+
+    def _count_participants(self) -> None:
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.participants_connected.set(len(self.sockets))
+            self.ctx.metrics.consults_in_call.set(self.live.in_call())
+
+
+def _actor(state: SocketState) -> Actor:
+    return Actor(state.role, state.subject)
+
+
+def _waiting(record: ConsultRecord) -> dict[str, Any]:
+    return {"guardian": {"name": record.consult.guardian_name,
+                         "relationship": record.consult.guardian_relationship},
+            "since": record.consult.updated_at.isoformat()}
+
+
+def _remote(environ: dict[str, Any]) -> str:
+    request = environ.get("aiohttp.request")
+    remote = getattr(request, "remote", None)
+    return str(remote or environ.get("REMOTE_ADDR") or "unknown")
