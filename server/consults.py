@@ -37,8 +37,11 @@ from server.errors import (
     TransitionNotAllowed,
 )
 from server.intake import intake_to_json, validate_intake
-from server.models import ChildRow, ConsultRow, IntakeRow, PhysicianRow
+from server.models import ChildRow, ConsultRow, IntakeRow, OutcomeRow, PhysicianRow
+from server.outbox import enqueue
+from server.outcome import Aborted, Completed, Referred, outcome_data, referral_of
 from server.physicians import credentials_of, load_physician
+from server.referral import new_reference_number, referral_view
 from server.specialties import SPECIALTY_NAMES, Specialty, parse_specialty
 from server.tokens import JoinClaims, Role, issue_join_token
 from server.whitelist import REASON_TEXT, WhitelistStatus, bookable_reasons
@@ -57,6 +60,7 @@ class ConsultRecord:
     child: ChildRow
     physician: PhysicianRow
     intake: IntakeRow | None
+    outcome: OutcomeRow | None = None
 
 
 async def load_consult(session: AsyncSession, consult_id: str, *,
@@ -75,7 +79,8 @@ async def load_record(session: AsyncSession, consult_id: str) -> ConsultRecord:
     child = await session.get_one(ChildRow, consult.child_id)
     physician = await session.get_one(PhysicianRow, consult.physician_id)
     intake = await session.get(IntakeRow, consult_id)
-    return ConsultRecord(consult, child, physician, intake)
+    outcome = await session.get(OutcomeRow, consult_id)
+    return ConsultRecord(consult, child, physician, intake, outcome)
 
 
 def physician_bookable_reasons(physician: PhysicianRow, specialty: Specialty,
@@ -271,16 +276,52 @@ class ConsultService:
                                        details={"relationship": consult.guardian_relationship})
             return await load_record(session, consult_id)
 
-    async def end(self, actor: Actor, consult_id: str, outcome: Outcome,
-                  details: dict[str, Any] | None = None) -> ConsultRecord:
+    async def end(self, actor: Actor, consult_id: str,
+                  body: Completed | Referred | Aborted) -> ConsultRecord:
+        """End the call with an outcome: the transition, the outcome, its audit entry and the
+        events for hospital systems are one transaction."""
+        now = self.clock.now()
+        outcome = Outcome(body.outcome)
         async with self.db.transaction() as session:
             consult = await load_consult(session, consult_id, for_update=True)
             if outcome is not Outcome.ABORTED and consult.guardian_confirmed_at is None:
                 raise GuardianPresenceRequired(
                     "confirm that a guardian is with the child before ending with a clinical "
                     "outcome")
-            await apply_transition(session, consult, ConsultTrigger.ENDED, actor,
-                                   self.clock.now(), outcome=outcome, details=details)
+            referral = referral_of(body)
+            reference = new_reference_number(now.astimezone(self.clock.timezone).date()) \
+                if referral is not None else None
+            data = outcome_data(body)
+            has_prescription = isinstance(body, Completed) and bool(body.prescription)
+            await apply_transition(session, consult, ConsultTrigger.ENDED, actor, now,
+                                   outcome=outcome, details={"outcome_data": data,
+                                                             "referral_reference": reference})
+            row = OutcomeRow(consult_id=consult_id, outcome=outcome.value, data=data,
+                             referral_reference=reference,
+                             prescription_status="draft_for_review" if has_prescription else None,
+                             recorded_by=f"{actor.role}:{actor.subject}", recorded_at=now)
+            session.add(row)
+            await session.flush()
+            base = {"consult_id": consult_id, "specialty": consult.specialty,
+                    "physician_id": consult.physician_id, "child_id": consult.child_id,
+                    "ended_at": now.isoformat()}
+            await enqueue(session, "consult.ended", consult_id=consult_id, at=now,
+                          payload={**base, "outcome": outcome.value})
+            if referral is not None:
+                await enqueue(session, "referral.created", consult_id=consult_id, at=now,
+                              payload={**base, "reference_number": reference,
+                                       "referral": referral.model_dump(mode="json"),
+                                       "guardian_phone": consult.guardian_phone})
+            if isinstance(body, Completed) and body.prescription:
+                await enqueue(session, "prescription.handoff", consult_id=consult_id, at=now,
+                              payload={**base, "status": "draft_for_review",
+                                       "signed_by_physician_id": consult.physician_id,
+                                       "items": [i.model_dump(mode="json")
+                                                 for i in body.prescription]})
+            if isinstance(body, Aborted):
+                await enqueue(session, "consult.aborted", consult_id=consult_id, at=now,
+                              payload={**base, "reason": body.reason,
+                                       "follow_up": body.follow_up, "alert": True})
             return await load_record(session, consult_id)
 
     async def record_event(self, actor: Actor, consult_id: str, action: str,
@@ -332,6 +373,7 @@ def consult_view(record: ConsultRecord, *, for_staff: bool) -> dict[str, Any]:
         "guardian": {"name": c.guardian_name, "relationship": c.guardian_relationship},
         "recording_notice_accepted_at": _iso(c.recording_notice_accepted_at),
         "guardian_confirmed_at": _iso(c.guardian_confirmed_at),
+        "outcome_detail": None if record.outcome is None else outcome_view(record.outcome),
         "intake": None if record.intake is None else {
             "revision": record.intake.revision, "data": record.intake.data,
             "updated_at": record.intake.updated_at.isoformat()},
@@ -345,6 +387,16 @@ def consult_view(record: ConsultRecord, *, for_staff: bool) -> dict[str, Any]:
         view["admitted_at"] = _iso(c.admitted_at)
         view["ended_at"] = _iso(c.ended_at)
     return view
+
+
+def outcome_view(row: OutcomeRow) -> dict[str, Any]:
+    data = dict(row.data)
+    referral = data.get("referral")
+    if isinstance(referral, dict):
+        data["referral"] = referral_view(referral, row.referral_reference)
+    return {**data, "referral_reference": row.referral_reference,
+            "prescription_status": row.prescription_status,
+            "recorded_at": row.recorded_at.isoformat()}
 
 
 def _iso(value: datetime | None) -> str | None:

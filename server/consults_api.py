@@ -13,7 +13,10 @@ from server.consult_lifecycle import ConsultState, ConsultTrigger
 from server.consults import ConsultRecord, JoinLinks, consult_view
 from server.errors import MalformedRequest
 from server.intake import INTAKE_MODELS
+from server.live import NAMESPACE_KEY
 from server.models import ConsultRow
+from server.outcome import EndConsult
+from server.referral import DEPARTMENTS, REASON_NAMES, URGENCY_NAMES
 from server.responses import json_response
 from server.services import services_of
 from server.specialties import SPECIALTY_NAMES, Specialty
@@ -140,6 +143,30 @@ async def put_intake(request: web.Request) -> web.Response:
                              consult_id=consult_id)
     record = await s.consults.submit_intake(caller.actor, consult_id, await request.read())
     return json_response(_view(record, caller.actor.role)["intake"])
+
+
+@routes.route("POST", "/api/consults/{consult_id}/end",
+              summary="End the call with an outcome: completed, referred or aborted",
+              tag="consults", auth=("physician",), body=EndConsult, errors=(404, 409, 422))
+async def end_consult(request: web.Request) -> web.Response:
+    s = services_of(request)
+    consult_id = request.match_info["consult_id"]
+    caller = await authorize(request, participants=(Role.PHYSICIAN,), consult_id=consult_id)
+    body = parse_json(EndConsult, await request.read()).root
+    record = await s.consults.end(caller.actor, consult_id, body)
+    await request.app[NAMESPACE_KEY].consult_ended(record)
+    return json_response(_view(record, caller.actor.role))
+
+
+@routes.route("GET", "/api/reference/referral",
+              summary="Referral reasons, urgencies and departments (codes and names)",
+              tag="reference")
+async def referral_reference(request: web.Request) -> web.Response:
+    def named(table: dict[str, tuple[str, str]]) -> list[dict[str, str]]:
+        return [{"code": code, "zh": zh, "en": en} for code, (zh, en) in table.items()]
+
+    return json_response({"reasons": named(REASON_NAMES), "urgencies": named(URGENCY_NAMES),
+                          "departments": named(DEPARTMENTS)})
 
 
 @routes.route("GET", "/api/consults/{consult_id}/intake", summary="The intake as submitted",

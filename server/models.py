@@ -152,3 +152,32 @@ class ChatMessageRow(Base):
     client_id: Mapped[str] = mapped_column(sa.String(64))
     text: Mapped[str] = mapped_column(sa.Text)
     sent_at: Mapped[datetime]
+
+
+class OutcomeRow(Base):
+    """How the consult ended; the referral's reference number is what the family shows."""
+
+    __tablename__ = "outcomes"
+
+    consult_id: Mapped[str] = mapped_column(sa.ForeignKey("consults.id"), primary_key=True)
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    referral_reference: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    prescription_status: Mapped[str | None] = mapped_column(sa.String(24))
+    recorded_by: Mapped[str] = mapped_column(sa.String(120))
+    recorded_at: Mapped[datetime]
+
+
+class OutboxEventRow(Base):
+    """An event for the hospital's systems, committed with the change it announces and
+    delivered afterwards (webhooks, Redis Stream) until acknowledged."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    event_type: Mapped[str] = mapped_column(sa.String(64), index=True)
+    consult_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime]

@@ -14,10 +14,11 @@ from server.audit_log import Actor
 from server.chat import ChatLog
 from server.clock import Clock
 from server.config import Settings
-from server.consult_lifecycle import ConsultState, Outcome
-from server.consults import ConsultRecord, ConsultService, consult_view
+from server.consult_lifecycle import ConsultState
+from server.consults import ConsultRecord, ConsultService, consult_view, outcome_view
 from server.errors import Forbidden, ShouzhenError
 from server.metrics import Metrics
+from server.outcome import EndConsult, automatic_abort
 from server.tokens import Role, read_join_token
 from signaling import payloads
 from signaling.acks import Ack, EventRefused, acknowledged, ok, parse
@@ -115,6 +116,23 @@ class ConsultNamespace(socketio.AsyncNamespace):
         if live.media is not None:
             with contextlib.suppress(Exception):
                 await live.media.drop(state.role)
+        await self._end_abandoned(live, state.role)
+
+    async def _end_abandoned(self, live: LiveConsult, role: str) -> None:
+        """A call nobody can continue is never left open: once the grace period is over
+        it ends as aborted with a reschedule request and an alert event."""
+        record = await self.ctx.consults.record(live.consult_id)
+        if ConsultState(record.consult.state) is not ConsultState.IN_CALL:
+            return
+        reason = "guardian_left" if role == Role.GUARDIAN else "physician_connection_lost"
+        try:
+            ended = await self.ctx.consults.end(
+                Actor.system("signaling"), live.consult_id, automatic_abort(
+                    reason, f"the {role} did not come back within "
+                    f"{self.ctx.settings.reconnect_grace_seconds} s"))
+        except ShouzhenError:
+            return  # ended meanwhile by someone else
+        await self.consult_ended(ended)
 
     # -- the consult --------------------------------------------------------------------
 
@@ -180,21 +198,28 @@ class ConsultNamespace(socketio.AsyncNamespace):
     @acknowledged("end")
     async def on_end(self, sid: str, data: Any) -> Ack:
         state = self._state(sid, Role.PHYSICIAN)
-        body = parse(payloads.End, data)
-        record = await self.ctx.consults.end(_actor(state), state.consult_id,
-                                             Outcome(body.outcome))
-        live = self.live.get(state.consult_id)
-        await self.finish(live, record)
-        return ok(state=record.consult.state, outcome=record.consult.outcome)
+        body = parse(EndConsult, data).root
+        record = await self.ctx.consults.end(_actor(state), state.consult_id, body)
+        await self.consult_ended(record)
+        return ok(state=record.consult.state, outcome=record.consult.outcome,
+                  outcome_detail=_outcome_detail(record))
 
-    async def finish(self, live: LiveConsult, record: ConsultRecord) -> None:
-        """The consult ended (by the physician, or automatically): tell everyone, stop media."""
-        live.ended = True
-        live.cancel_timers()
-        await self.emit("ended", {"outcome": record.consult.outcome}, room=live.room)
-        await self._consult_state(live, record)
-        await live.close_media()
-        self.live.forget(live.consult_id)
+    async def consult_ended(self, record: ConsultRecord) -> None:
+        """The consult ended (by the physician over a socket or the API, or automatically):
+        everyone in the room sees the outcome at once; this node's media stops."""
+        consult_id = record.consult.id
+        room = f"consult:{consult_id}"
+        await self.emit("ended", {"outcome": record.consult.outcome,
+                                  "outcome_detail": _outcome_detail(record)}, room=room)
+        await self.emit("consult_state", {"state": record.consult.state,
+                                          "outcome": record.consult.outcome}, room=room)
+        live = self.live.find(consult_id)
+        if live is not None:
+            live.ended = True
+            live.cancel_timers()
+            await live.close_media()
+            self.live.forget(consult_id)
+        self._count_participants()
 
     # -- media --------------------------------------------------------------------------
 
@@ -322,6 +347,10 @@ def _waiting(record: ConsultRecord) -> dict[str, Any]:
     return {"guardian": {"name": record.consult.guardian_name,
                          "relationship": record.consult.guardian_relationship},
             "since": record.consult.updated_at.isoformat()}
+
+
+def _outcome_detail(record: ConsultRecord) -> dict[str, Any] | None:
+    return None if record.outcome is None else outcome_view(record.outcome)
 
 
 def _remote(environ: dict[str, Any]) -> str:

@@ -36,7 +36,3 @@ class Chat(StrictModel):
 class Presence(StrictModel):
     quality: Literal["good", "fair", "poor"]
     detail: dict[str, float | int | str | None] | None = None
-
-
-class End(StrictModel):
-    outcome: Literal["completed"]

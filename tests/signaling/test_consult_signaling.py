@@ -60,16 +60,19 @@ async def test_waiting_room_then_admission(api, consult_in_waiting_room):
 async def test_ending_needs_confirmed_guardian_presence(api, consult_in_waiting_room):
     _booked, physician, guardian = consult_in_waiting_room
     await physician.call("admit")
-    early = await physician.call("end", {"outcome": "completed"})
+    completed = {"outcome": "completed", "diagnosis": "婴儿湿疹 infantile eczema",
+                 "icd10": "L20.8"}
+    early = await physician.call("end", completed)
     assert early["error"]["code"] == "guardian_presence_required"
     assert (await guardian.call("confirm_guardian_present"))["error"]["code"] == "forbidden"
     confirmed = await physician.call("confirm_guardian_present")
     assert confirmed["ok"]
     await guardian.wait_for("guardian_confirmed")
-    ended = await physician.call("end", {"outcome": "completed"})
-    assert ended == {"ok": True, "state": "ended", "outcome": "completed"}
-    assert (await guardian.wait_for("ended"))[0] == {"outcome": "completed"}
-    again = await physician.call("end", {"outcome": "completed"})
+    ended = await physician.call("end", completed)
+    assert ended["ok"] and (ended["state"], ended["outcome"]) == ("ended", "completed")
+    seen = (await guardian.wait_for("ended"))[0]
+    assert seen["outcome_detail"]["diagnosis"] == "婴儿湿疹 infantile eczema"
+    again = await physician.call("end", completed)
     assert again["ok"] is False
 
 
