@@ -124,7 +124,9 @@ export function renderGrowthChart(container, chartData, options = {}) {
   const height = Math.round(options.height || Math.max(280, Math.min(600, width * 0.72)));
   const narrow = width < 480;
   const fontSize = narrow ? 11 : 12;
-  const m = { top: 34, right: narrow ? 34 : 40, bottom: 42, left: narrow ? 40 : 48 };
+  const band = d.target_band;
+  // One extra line under the title for the target-height legend.
+  const m = { top: band ? 50 : 34, right: narrow ? 34 : 40, bottom: 42, left: narrow ? 40 : 48 };
   const plotW = width - m.left - m.right;
   const plotH = height - m.top - m.bottom;
 
@@ -193,8 +195,8 @@ export function renderGrowthChart(container, chartData, options = {}) {
   const plot = el("g", { "clip-path": `url(#${clipId})` });
   svg.appendChild(plot);
 
-  // Target-height band (height charts, at the adult end)
-  const band = d.target_band;
+  // Target-height band (height charts, at the adult end), with a legend line
+  // under the title rather than a label inside the crowded adult end.
   if (band) {
     const x1 = xs(band.x_from);
     const x2 = xs(band.x_to);
@@ -209,10 +211,15 @@ export function renderGrowthChart(container, chartData, options = {}) {
     const tip = el("title", {}, `${L.target}: ${band.y_low}–${band.y_high} cm (${band.y_target} cm)`);
     g.appendChild(tip);
     plot.appendChild(g);
-    svg.appendChild(el("text", {
-      x: Math.min(x1, m.left + plotW - 4), y: Math.max(m.top + fontSize, ys(band.y_high) - 4),
-      "text-anchor": "end", fill: "#1565c0", "font-size": fontSize - 1,
-    }, L.target));
+    const legend = el("g", { class: "gc-legend", "font-size": fontSize - 1 });
+    legend.appendChild(el("rect", {
+      x: m.left, y: 29, width: 14, height: 9, fill: "#1e88e5", "fill-opacity": 0.15,
+      stroke: "#1e88e5", "stroke-opacity": 0.6,
+    }));
+    legend.appendChild(el("line", { x1: m.left, x2: m.left + 14, y1: 33.5, y2: 33.5, stroke: "#1565c0", "stroke-width": 2 }));
+    legend.appendChild(el("text", { x: m.left + 19, y: 37.5, fill: "#1565c0" },
+      `${L.target} ${band.y_low}–${band.y_high} cm`));
+    svg.appendChild(legend);
   }
 
   // Percentile curves
@@ -244,17 +251,18 @@ export function renderGrowthChart(container, chartData, options = {}) {
   // implausible value is shown as a hollow red marker, not as part of the line)
   const points = (d.points || []).slice().sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
   const ok = points.filter((p) => p.status === "ok");
+  const py = (p) => ys(p.y_plot ?? p.y);
   const pts = el("g", { class: "gc-points" });
   if (ok.length > 1) {
     pts.appendChild(el("polyline", {
-      points: ok.map((p) => `${xs(p.x).toFixed(1)},${ys(p.y).toFixed(1)}`).join(" "),
+      points: ok.map((p) => `${xs(p.x).toFixed(1)},${py(p).toFixed(1)}`).join(" "),
       fill: "none", stroke: POINT_COLOUR, "stroke-width": 1.6,
     }));
   }
   for (const p of points) {
     const implausible = p.status !== "ok";
     const c = el("circle", {
-      cx: xs(p.x).toFixed(1), cy: ys(p.y).toFixed(1), r: narrow ? 3.5 : 4,
+      cx: xs(p.x).toFixed(1), cy: py(p).toFixed(1), r: narrow ? 3.5 : 4,
       fill: implausible ? "#fff" : POINT_COLOUR,
       stroke: implausible ? IMPLAUSIBLE_COLOUR : "#fff", "stroke-width": implausible ? 2 : 1,
       class: implausible ? "gc-point gc-implausible" : "gc-point",
