@@ -32,11 +32,13 @@ from server.errors import (
     ConsultNotFound,
     Forbidden,
     GuardianPresenceRequired,
+    InvalidInput,
     PhysicianNotWhitelisted,
     RecordingNoticeRequired,
     TransitionNotAllowed,
 )
-from server.intake import intake_to_json, validate_intake
+from server.growth_intake import growth_input_errors
+from server.intake import GrowthIntake, NutritionIntake, intake_to_json, validate_intake
 from server.models import ChildRow, ConsultRow, IntakeRow, OutcomeRow, PhysicianRow
 from server.outbox import enqueue
 from server.outcome import Aborted, Completed, Referred, outcome_data, referral_of
@@ -342,6 +344,14 @@ class ConsultService:
             child = await session.get_one(ChildRow, consult.child_id)
             intake = validate_intake(Specialty(consult.specialty), raw,
                                      birth_date=child.birth_date, today=self.clock.today())
+            if isinstance(intake, (GrowthIntake, NutritionIntake)):
+                # Impossible values for this child (metres for centimetres, a weight of 0)
+                # are refused here; merely implausible ones are scored as "re-measure".
+                problems = growth_input_errors(intake, sex=child.sex,
+                                               birth_date=child.birth_date,
+                                               today=self.clock.today())
+                if problems:
+                    raise InvalidInput(problems)
             data = intake_to_json(intake)
             row = await session.get(IntakeRow, consult_id)
             if row is None:

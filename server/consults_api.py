@@ -11,8 +11,9 @@ from server.auth import authorize
 from server.booking import BookingIn, CancelIn
 from server.consult_lifecycle import ConsultState, ConsultTrigger
 from server.consults import ConsultRecord, JoinLinks, consult_view
-from server.errors import MalformedRequest
-from server.intake import INTAKE_MODELS
+from server.errors import Conflict, MalformedRequest, NotFound
+from server.growth_intake import GROWTH_SPECIALTIES, growth_report
+from server.intake import INTAKE_MODELS, GrowthIntake, NutritionIntake
 from server.live import NAMESPACE_KEY
 from server.models import ConsultRow
 from server.outcome import EndConsult
@@ -179,6 +180,29 @@ async def get_intake(request: web.Request) -> web.Response:
     record = await s.consults.record(consult_id)
     await s.consults.audit_access(caller.actor, consult_id, "intake")
     return json_response(_view(record, caller.actor.role)["intake"])
+
+
+@routes.route("GET", "/api/consults/{consult_id}/growth",
+              summary="Growth assessment (WHO z-scores, flags, velocity, target height) and "
+                      "chart data from the intake", tag="intake",
+              auth=("admin", "auditor", "physician"), errors=(404, 409))
+async def get_growth(request: web.Request) -> web.Response:
+    s = services_of(request)
+    consult_id = request.match_info["consult_id"]
+    caller = await authorize(request, staff=STAFF, participants=(Role.PHYSICIAN,),
+                             consult_id=consult_id)
+    record = await s.consults.record(consult_id)
+    if record.consult.specialty not in GROWTH_SPECIALTIES:
+        raise Conflict(f"no growth assessment for a {record.consult.specialty} consult")
+    if record.intake is None:
+        raise NotFound("the guardian has not submitted the intake yet")
+    intake = INTAKE_MODELS[Specialty(record.consult.specialty)].model_validate(
+        record.intake.data, strict=False)
+    assert isinstance(intake, (GrowthIntake, NutritionIntake))
+    report = growth_report(intake, sex=record.child.sex, birth_date=record.child.birth_date,
+                           today=s.clock.today())
+    await s.consults.audit_access(caller.actor, consult_id, "growth")
+    return json_response(report)
 
 
 @routes.route("GET", "/api/intake-forms/{specialty}",
