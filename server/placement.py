@@ -66,7 +66,10 @@ class ConsultPlacement:
         chosen = candidates[0]
         if current is None:
             won = await self.redis.set(key, chosen.node_id, nx=True, ex=PLACEMENT_TTL_SECONDS)
-            winner = chosen.node_id if won else _text(await self.redis.get(key))
+            stored = chosen.node_id if won else await self.redis.get(key)
+            if stored is None:  # placed and released again in between: ask afresh
+                return await self.place(consult_id)
+            winner = _text(stored)
         else:
             winner = _text(await self._take_over(keys=[key], args=[
                 _text(current), chosen.node_id, PLACEMENT_TTL_SECONDS]))
