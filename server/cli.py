@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import ssl
+import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -16,8 +21,10 @@ from server import audit_log
 from server.app import build_app
 from server.audit_log import Actor
 from server.booking import BookingIn, ChildIn, GuardianIn
+from server.cluster import ClusterUnavailable
 from server.config import Settings, load_settings, with_generated_secrets
 from server.errors import Conflict
+from server.live import NAMESPACE_KEY
 from server.logs import configure
 from server.physicians import PhysicianIn, WhitelistChangeIn
 from server.services import Services
@@ -38,15 +45,79 @@ def _settings(args: argparse.Namespace) -> Settings:
 def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure(settings.log_level)
+    if getattr(args, "workers", 1) > 1:
+        return serve_workers(settings, args.workers)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log.info("starting shouzhen", extra={"settings": settings.masked()})
     ssl_context = None
     if settings.tls_cert:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
-    web.run_app(build_app(settings), host=settings.host, port=settings.port,
-                ssl_context=ssl_context, print=None, access_log=None)
+    try:
+        asyncio.run(_serve(settings, ssl_context))
+    except ClusterUnavailable as error:
+        log.error("cannot start: %s", error)
+        print(f"shouzhen: {error}", file=sys.stderr)
+        return 2
     return 0
+
+
+async def _serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
+    app = build_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
+    await site.start()
+    log.info("serving", extra={"url": settings.base_url, "node_id": settings.effective_node_id})
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    await _drain(app, settings, stopping)
+    await runner.cleanup()
+
+
+async def _drain(app: web.Application, settings: Settings, stopping: asyncio.Event) -> None:
+    """SIGTERM: take no new consults, let running calls finish (up to the deadline); a
+    second signal stops at once."""
+    namespace = app[NAMESPACE_KEY]
+    if namespace.ctx.cluster is not None:
+        await namespace.ctx.cluster.drain()
+    stopping.clear()
+    deadline = time.monotonic() + settings.drain_seconds
+    while namespace.live.in_call() and time.monotonic() < deadline and not stopping.is_set():
+        log.info("draining", extra={"calls": namespace.live.in_call()})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), 5)
+
+
+def serve_workers(settings: Settings, workers: int) -> int:
+    """N node processes on ports port, port+1, …, sharing PostgreSQL and Redis: the simple
+    way to use every core of one machine."""
+    if not settings.redis_url or settings.effective_database_url.startswith("sqlite"):
+        print("shouzhen: --workers needs REDIS_URL and a PostgreSQL DATABASE_URL",
+              file=sys.stderr)
+        return 2
+    scheme = "https" if settings.tls_cert else "http"
+    urls = [f"{scheme}://{settings.host}:{settings.port + i}" for i in range(workers)]
+    origins = ",".join(sorted({*settings.cluster_origins, *urls}))
+    children = []
+    for i, url in enumerate(urls):
+        env = {**os.environ, "SHOUZHEN_PORT": str(settings.port + i),
+               "SHOUZHEN_PUBLIC_URL": url, "SHOUZHEN_CLUSTER_ORIGINS": origins,
+               "SHOUZHEN_NODE_ID": f"{settings.effective_node_id.rsplit('-', 1)[0]}-w{i}",
+               "SHOUZHEN_DATA_DIR": str(settings.data_dir)}
+        children.append(subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=env))
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    return max(codes)
 
 
 async def _demo(settings: Settings) -> dict[str, str]:
@@ -121,6 +192,8 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="run the server")
     serve_cmd.add_argument("--host")
     serve_cmd.add_argument("--port", type=int)
+    serve_cmd.add_argument("--workers", type=int, default=1,
+                           help="node processes on consecutive ports (needs Redis + PostgreSQL)")
     serve_cmd.set_defaults(run=serve)
     commands.add_parser("demo", help="create a demo physician and consult; print join links"
                         ).set_defaults(run=demo)

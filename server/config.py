@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -40,12 +41,27 @@ class Settings:
     tls_cert: str = ""
     tls_key: str = ""
     ice_servers: tuple[dict[str, Any], ...] = ()
+    # Several nodes (REDIS_URL set): this node's id, the cluster's name in Redis, and the
+    # origins a browser may be redirected to (defaults to this node's own base URL).
+    node_id: str = ""
+    cluster_name: str = "shouzhen"
+    cluster_origins: tuple[str, ...] = ()
+    drain_seconds: int = 900
     max_body_bytes: int = 1_048_576
     max_photo_bytes: int = 20 * 1_048_576
     consult_window_minutes: int = 60
     reconnect_grace_seconds: int = 60
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
+    # Events out (server/event_delivery.py): webhooks, the Redis Stream, retry policy.
+    webhooks: tuple[WebhookConfig, ...] = ()
+    event_stream_key: str = "shouzhen:events"  # "" turns the stream off even with Redis
+    event_stream_maxlen: int = 0  # 0: never trim (nothing is dropped); else XADD MAXLEN ~
+    event_timeout_seconds: float = 10.0
+    event_retry_base_seconds: float = 1.0
+    event_retry_cap_seconds: float = 600.0
+    event_poll_seconds: float = 1.0
+    event_alert_after_hours: float = 4.0
 
     @property
     def base_url(self) -> str:
@@ -53,6 +69,14 @@ class Settings:
             return self.public_url.rstrip("/")
         scheme = "https" if self.tls_cert else "http"
         return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def effective_node_id(self) -> str:
+        return self.node_id or f"{socket.gethostname()}-{self.port}"
+
+    @property
+    def effective_cluster_origins(self) -> frozenset[str]:
+        return frozenset(o.lower() for o in (self.cluster_origins or (self.base_url,)))
 
     @property
     def effective_database_url(self) -> str:
@@ -114,12 +138,25 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         "tls_cert": get("TLS_CERT"),
         "tls_key": get("TLS_KEY"),
         "ice_servers": tuple(json.loads(get("ICE_SERVERS", "[]"))),
+        "node_id": get("NODE_ID"),
+        "cluster_name": get("CLUSTER_NAME", "shouzhen"),
+        "cluster_origins": tuple(o.strip().rstrip("/") for o in
+                                 get("CLUSTER_ORIGINS").split(",") if o.strip()),
+        "drain_seconds": int(get("DRAIN_SECONDS", "900")),
         "max_body_bytes": int(get("MAX_BODY_BYTES", "1048576")),
         "max_photo_bytes": int(get("MAX_PHOTO_BYTES", str(20 * 1_048_576))),
         "consult_window_minutes": int(get("CONSULT_WINDOW_MINUTES", "60")),
         "reconnect_grace_seconds": int(get("RECONNECT_GRACE_SECONDS", "60")),
         "timezone": get("TIMEZONE", "Asia/Shanghai"),
         "log_level": get("LOG_LEVEL", "INFO"),
+        "webhooks": parse_webhooks(get("WEBHOOKS", "[]"), ENV_PREFIX + "WEBHOOKS"),
+        "event_stream_key": get("EVENT_STREAM", "shouzhen:events"),
+        "event_stream_maxlen": int(get("EVENT_STREAM_MAXLEN", "0")),
+        "event_timeout_seconds": float(get("EVENT_TIMEOUT_SECONDS", "10")),
+        "event_retry_base_seconds": float(get("EVENT_RETRY_BASE_SECONDS", "1")),
+        "event_retry_cap_seconds": float(get("EVENT_RETRY_CAP_SECONDS", "600")),
+        "event_poll_seconds": float(get("EVENT_POLL_SECONDS", "1")),
+        "event_alert_after_hours": float(get("EVENT_ALERT_AFTER_HOURS", "4")),
     }
     values.update(overrides)
     return Settings(**values)
@@ -151,3 +188,71 @@ def with_generated_secrets(settings: Settings) -> Settings:
             or (StaffKey("auditor", stored["auditor_key"]),),
         }
     )
+
+
+# -- events out: webhook targets -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """One hospital system that receives events by signed HTTP POST.
+
+    `name` identifies the target in the delivery table: keep it stable, or the renamed target
+    receives the whole event history again (deduplicated by event id on its side).
+    """
+
+    url: str
+    secret: str
+    events: frozenset[str] | None = None  # None: every event type
+    name: str = ""
+
+    @property
+    def target_name(self) -> str:
+        return self.name or "webhook:" + _url_without_secrets(self.url)
+
+    def __repr__(self) -> str:  # printed at start-up: never the secret, nor URL credentials
+        events = ",".join(sorted(self.events)) if self.events is not None else "*"
+        return f"WebhookConfig({self.target_name} -> {_url_without_secrets(self.url)} [{events}])"
+
+
+def _url_without_secrets(url: str) -> str:
+    """scheme://host[:port]/path: user info and query strings may carry tokens."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def parse_webhooks(raw: str, variable: str) -> tuple[WebhookConfig, ...]:
+    """`[{"url": "https://…", "secret": "…", "events": ["referral.created"], "name": "his"}]`"""
+    try:
+        items = json.loads(raw or "[]")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{variable}: not JSON ({error})") from None
+    if not isinstance(items, list):
+        raise ValueError(f"{variable}: expected a JSON list of webhook objects")
+    hooks: list[WebhookConfig] = []
+    for i, item in enumerate(items):
+        where = f"{variable}[{i}]"
+        if not isinstance(item, dict) or set(item) - {"url", "secret", "events", "name"}:
+            raise ValueError(f"{where}: expected an object with url, secret, events?, name?")
+        url, secret = item.get("url"), item.get("secret")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(f"{where}.url: an http(s) URL is required")
+        if not isinstance(secret, str) or len(secret) < 16:
+            raise ValueError(f"{where}.secret: a shared secret of ≥16 characters is required")
+        events = item.get("events")
+        if events is not None and (not isinstance(events, list)
+                                   or not all(isinstance(e, str) and e for e in events)):
+            raise ValueError(f"{where}.events: a list of event types")
+        name = item.get("name", "")
+        if not isinstance(name, str) or len(name) > 120:
+            raise ValueError(f"{where}.name: text of at most 120 characters")
+        hooks.append(WebhookConfig(url=url, secret=secret, name=name,
+                                   events=frozenset(events) if events is not None else None))
+    names = [h.target_name for h in hooks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{variable}: two webhooks share a name or URL; give each a name")
+    return tuple(hooks)

@@ -15,6 +15,8 @@ from media import forwarding
 from media.consult_media import ConsultMedia, MediaConfig, MediaEvent
 from server.audit_log import Actor
 from server.chat import ChatLog
+from server.cluster import Cluster
+from server.node_registry import NodeLoad
 from server.services import Services
 from signaling.namespace import ConsultNamespace, SignalingContext
 from signaling.payloads import MAX_SDP_CHARS
@@ -70,18 +72,38 @@ def attach_live_consults(app: web.Application, services: Services) -> ConsultNam
     def media_for(consult_id: str) -> ConsultMedia:
         return ConsultMedia(consult_id, config, sink=None, on_event=audit_media)
 
+    settings = services.settings
     namespace = ConsultNamespace(SignalingContext(
-        settings=services.settings, clock=services.clock, consults=services.consults,
+        settings=settings, clock=services.clock, consults=services.consults,
         chat=ChatLog(services.db, services.clock), media_factory=media_for,
         metrics=services.metrics))
-    sio = socketio.AsyncServer(async_mode="aiohttp", max_http_buffer_size=4 * MAX_SDP_CHARS,
-                               logger=False, engineio_logger=False)
+    cluster: Cluster | None = None
+    manager: socketio.AsyncManager | None = None
+    if settings.redis_url:
+        cluster = Cluster(settings, load=lambda: NodeLoad(
+            consults=len(namespace.live), forwarded_tracks=2 * namespace.live.in_call()))
+        namespace.ctx.cluster = cluster
+        # Emits to a consult's room reach sockets on every node.
+        manager = socketio.AsyncRedisManager(settings.redis_url,
+                                             channel=f"{settings.cluster_name}:socketio")
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp", client_manager=manager, max_http_buffer_size=4 * MAX_SDP_CHARS,
+        # A redirected browser reconnects to another node of the cluster: cross-origin.
+        cors_allowed_origins=sorted(settings.effective_cluster_origins) if cluster else None,
+        logger=False, engineio_logger=False)
     sio.register_namespace(namespace)
     sio.attach(app)
     app[NAMESPACE_KEY] = namespace
 
     async def close_live_consults(app: web.Application) -> None:
         await namespace.live.close_all()
+        if cluster is not None:
+            await cluster.stop()
 
+    if cluster is not None:
+        async def join_cluster(app: web.Application) -> None:
+            await cluster.start()
+
+        app.on_startup.append(join_cluster)
     app.on_shutdown.append(close_live_consults)
     return namespace

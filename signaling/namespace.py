@@ -13,6 +13,7 @@ import socketio
 from server.audit_log import Actor
 from server.chat import ChatLog
 from server.clock import Clock
+from server.cluster import Cluster, ClusterUnavailable
 from server.config import Settings
 from server.consult_lifecycle import ConsultState
 from server.consults import ConsultRecord, ConsultService, consult_view, outcome_view
@@ -37,6 +38,7 @@ class SignalingContext:
     chat: ChatLog
     media_factory: MediaFactory
     metrics: Metrics | None = None
+    cluster: Cluster | None = None  # set when several nodes share Redis
 
 
 class ConsultNamespace(socketio.AsyncNamespace):
@@ -59,7 +61,11 @@ class ConsultNamespace(socketio.AsyncNamespace):
             consult_id = claims.consult_id
             actor = Actor(claims.role.value, claims.subject)
             await self.ctx.consults.check_participant(claims)
+            await self._check_placement(claims.consult_id)
         except (EventRefused, ShouzhenError) as error:
+            if isinstance(error, WrongNode):
+                raise socketio.exceptions.ConnectionRefusedError(
+                    {"code": error.code, "message": error.message, "url": error.url}) from None
             code = error.code
             message = error.message if isinstance(error, EventRefused) else error.detail
             remote = _remote(environ)
@@ -83,6 +89,17 @@ class ConsultNamespace(socketio.AsyncNamespace):
             await self.emit("replaced", {}, to=previous)
             await self.disconnect(previous)
         self._count_participants()
+
+    async def _check_placement(self, consult_id: str) -> None:
+        """In a cluster, the consult lives on one node: elsewhere, send the browser there."""
+        if self.ctx.cluster is None:
+            return
+        try:
+            placement = await self.ctx.cluster.place(consult_id)
+        except ClusterUnavailable as error:
+            raise EventRefused("cluster_unavailable", f"{error}; try again shortly") from None
+        if not placement.here:
+            raise WrongNode(placement.node.url)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         state = self.sockets.pop(sid, None)
@@ -219,6 +236,8 @@ class ConsultNamespace(socketio.AsyncNamespace):
             live.cancel_timers()
             await live.close_media()
             self.live.forget(consult_id)
+        if self.ctx.cluster is not None:
+            await self.ctx.cluster.release(consult_id)
         self._count_participants()
 
     # -- media --------------------------------------------------------------------------
@@ -337,6 +356,14 @@ class ConsultNamespace(socketio.AsyncNamespace):
         if self.ctx.metrics is not None:
             self.ctx.metrics.participants_connected.set(len(self.sockets))
             self.ctx.metrics.consults_in_call.set(self.live.in_call())
+
+
+class WrongNode(EventRefused):
+    """This consult lives on another node; `url` is where the browser reconnects."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__("wrong_node", "this consult is served by another node")
+        self.url = url
 
 
 def _actor(state: SocketState) -> Actor:
