@@ -1,0 +1,36 @@
+"""An encoded audio/video frame as it moves through this node: bytes plus timing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    """One encoded frame received from a party, immutable so every consumer can share it.
+
+    ``pts`` is on the inbound stream's continuous timeline (it starts at 0 and never
+    goes backwards, even when the party reconnects); ``source`` counts the party's
+    peer connections, so a consumer can tell a reconnect from a late packet.
+    """
+
+    kind: str
+    codec: str
+    data: bytes
+    pts: int
+    time_base: Fraction
+    keyframe: bool
+    source: int
+    arrival: float
+
+    def to_packet(self, pts: int | None = None) -> av.Packet:
+        """A fresh ``av.Packet`` the caller owns (muxers rebase packets in place)."""
+        packet = av.Packet(self.data)
+        packet.pts = self.pts if pts is None else pts
+        packet.dts = packet.pts
+        packet.time_base = self.time_base
+        packet.is_keyframe = self.keyframe
+        return packet

@@ -1,0 +1,552 @@
+"""Encoded-frame forwarding: the one sanctioned reach into aiortc's internals.
+
+aiortc 1.16 has no public API to receive encoded frames or to see RTCP feedback
+on a sender. This module adds exactly that, and nothing else in ``media/`` may
+touch an aiortc name that starts with an underscore.
+
+What it does
+------------
+* **Packets instead of decoded frames.** ``aiortc.rtcrtpreceiver.decoder_worker``
+  builds its decoder through the module-global ``get_decoder``. :func:`install`
+  replaces that global with a dispatcher: for a receiver registered through
+  :func:`prepare_receiver` it returns a :class:`PacketDecoder`, which turns each
+  jitter-buffer frame into an ``av.Packet`` (data, pts, time_base = 1/clock rate,
+  keyframe flag); for every other receiver in the process it returns aiortc's own
+  decoder. The replacement is process-wide, the behaviour is per receiver: other
+  aiortc users in the process (a still-capture helper, test clients) keep decoding.
+  ``RTCRtpSender._next_encoded_frame`` already treats anything that is not an
+  ``av.Frame`` as pre-encoded and only re-packetises it, so a remote track of a
+  prepared receiver can be handed to a sender as is.
+* **Lower audio latency.** The audio receiver's ``JitterBuffer(prefetch=4)`` holds
+  four packets (~80 ms) before releasing one. A forwarding server has no playout
+  clock to protect (the browser at the far end runs its own jitter buffer), so a
+  prepared audio receiver gets :class:`ForwardingAudioBuffer`, which releases each
+  packet as it arrives and drops only late duplicates/reordered packets.
+* **RTCP feedback.** :func:`hook_sender` sees PLI and REMB arriving on a sender
+  (aiortc maps PLI to an encoder flag and REMB to an encoder bitrate, both
+  ignored for pre-encoded packets). :class:`ReceiverHooks` sends PLI and REMB
+  upstream on a receiver, and caps the REMB aiortc's own bandwidth estimator sends
+  so that the upstream browser never hears a higher rate than the slowest
+  downstream leg can take.
+
+Every aiortc private name used here is listed in :data:`REQUIREMENTS`;
+:func:`check_hooks` verifies each on the installed aiortc and :func:`install`
+raises :class:`~media.errors.ForwardingHookBroken` if anything moved.
+
+What it does not do
+-------------------
+* FIR never reaches :func:`hook_sender`: aiortc's ``RtpRouter.route_rtcp`` routes
+  payload-specific feedback by ``media_ssrc``, which is 0 in a FIR (RFC 5104 puts
+  the target SSRC in the FCI). Browsers ask for VP8/H.264 keyframes with PLI.
+* The video path still goes through aiortc's jitter buffer (+1 frame: a frame is
+  released when the next one starts) and re-packetisation; a lost packet that
+  NACK cannot recover stalls that stream until aiortc's buffer gives up.
+* REMB only: aiortc negotiates no transport-cc, so browsers fall back to REMB.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+import types
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, cast
+
+import aiortc
+import aiortc.codecs.h264
+import aiortc.codecs.opus
+import aiortc.codecs.vpx
+import aiortc.jitterbuffer
+import aiortc.rtcdtlstransport
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
+import aiortc.rtp
+import av
+from aiortc import RTCRtpReceiver, RTCRtpSender
+
+from media.bitstream import is_keyframe
+from media.errors import ForwardingHookBroken
+
+logger = logging.getLogger(__name__)
+Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
+
+SUPPORTED_AIORTC = "1.16."
+"""The aiortc minor version this hook was written against (pyproject pins it too)."""
+
+
+def codec_name(mime_type: str) -> str:
+    """ffmpeg's name for an RTP codec: ``video/VP8`` → ``vp8``, ``video/H264`` → ``h264``."""
+    return mime_type.split("/", 1)[-1].lower()
+
+
+# --------------------------------------------------------------------------- guard
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One aiortc internal the hook relies on, and a check that it is still there."""
+
+    name: str
+    why: str
+    check: Callable[[], bool]
+
+
+def _code_names(func: object) -> tuple[str, ...]:
+    code = getattr(func, "__code__", None)
+    return tuple(code.co_names) if code is not None else ()
+
+
+def _uses(func: object, *names: str) -> bool:
+    """The function's bytecode still reads these globals/attributes by name."""
+    used = _code_names(func)
+    return all(n in used for n in names)
+
+
+def _probe_receiver() -> RTCRtpReceiver | None:
+    # RTCRtpReceiver.__init__ only reads ``transport.state``; a stand-in lets the
+    # guard look at a real instance's attributes without opening a socket.
+    try:
+        return RTCRtpReceiver("audio", cast(Any, types.SimpleNamespace(state="new")))
+    except Exception:
+        return None
+
+
+def _receiver_has(*attributes: str) -> bool:
+    probe = _probe_receiver()
+    return probe is not None and all(hasattr(probe, a) for a in attributes)
+
+
+def _is_coroutine_function(owner: object, attribute: str) -> bool:
+    return inspect.iscoroutinefunction(getattr(owner, attribute, None))
+
+
+REQUIREMENTS: tuple[Requirement, ...] = (
+    Requirement(
+        "aiortc.__version__ == 1.16.x",
+        "the receiver/sender internals below were read in aiortc 1.16.0",
+        lambda: str(getattr(aiortc, "__version__", "")).startswith(SUPPORTED_AIORTC),
+    ),
+    Requirement(
+        "aiortc.rtcrtpreceiver.get_decoder",
+        "module global replaced so receivers can yield av.Packet",
+        lambda: callable(getattr(aiortc.rtcrtpreceiver, "get_decoder", None)),
+    ),
+    Requirement(
+        "aiortc.rtcrtpreceiver.decoder_worker reads get_decoder and calls .decode()",
+        "the replaced global only takes effect if the worker looks it up by name",
+        lambda: _uses(
+            getattr(aiortc.rtcrtpreceiver, "decoder_worker", None), "get_decoder", "decode"
+        ),
+    ),
+    Requirement(
+        "RTCRtpReceiver._RTCRtpReceiver__decoder_thread (set in receive())",
+        "identifies which receiver a decoder thread belongs to",
+        lambda: (
+            _receiver_has("_RTCRtpReceiver__decoder_thread")
+            and _uses(RTCRtpReceiver.receive, "_RTCRtpReceiver__decoder_thread")
+        ),
+    ),
+    Requirement(
+        "RTCRtpReceiver._RTCRtpReceiver__jitter_buffer (.add(packet) in _handle_rtp_packet)",
+        "replaced on audio receivers by ForwardingAudioBuffer (no 80 ms prefetch)",
+        lambda: (
+            _receiver_has("_RTCRtpReceiver__jitter_buffer")
+            and _uses(RTCRtpReceiver._handle_rtp_packet, "_RTCRtpReceiver__jitter_buffer", "add")
+        ),
+    ),
+    Requirement(
+        "RtpPacket._data set by RTCRtpReceiver._handle_rtp_packet",
+        "ForwardingAudioBuffer reads the depayloaded bytes from it",
+        lambda: _uses(RTCRtpReceiver._handle_rtp_packet, "_data"),
+    ),
+    Requirement(
+        "RTCRtpReceiver._RTCRtpReceiver__rtcp_ssrc",
+        "sender SSRC of the REMB packets relayed upstream",
+        lambda: _receiver_has("_RTCRtpReceiver__rtcp_ssrc"),
+    ),
+    Requirement(
+        "RTCRtpReceiver._send_rtcp_pli(media_ssrc) (coroutine)",
+        "keyframe requests upstream",
+        lambda: _is_coroutine_function(RTCRtpReceiver, "_send_rtcp_pli"),
+    ),
+    Requirement(
+        "RTCRtpReceiver._send_rtcp(packet) (coroutine)",
+        "REMB upstream, and capping aiortc's own REMB",
+        lambda: (
+            _is_coroutine_function(RTCRtpReceiver, "_send_rtcp")
+            and _uses(RTCRtpReceiver._handle_rtp_packet, "_send_rtcp")
+        ),
+    ),
+    Requirement(
+        "RTCRtpSender._handle_rtcp_packet(packet) (coroutine) called by "
+        "RTCDtlsTransport._handle_rtcp_data",
+        "wrapped per sender to see PLI/FIR/REMB from the downstream browser",
+        lambda: (
+            _is_coroutine_function(RTCRtpSender, "_handle_rtcp_packet")
+            and _uses(
+                aiortc.rtcdtlstransport.RTCDtlsTransport._handle_rtcp_data, "_handle_rtcp_packet"
+            )
+        ),
+    ),
+    Requirement(
+        "RTCRtpSender._ssrc",
+        "a downstream REMB is only ours if it names this sender's SSRC",
+        lambda: _uses(RTCRtpSender.__init__, "_ssrc"),
+    ),
+    Requirement(
+        "RTCRtpSender._next_encoded_frame packs non-Frame data (encoder.pack)",
+        "pre-encoded packets are re-packetised, never re-encoded",
+        lambda: _uses(RTCRtpSender._next_encoded_frame, "pack"),
+    ),
+    Requirement(
+        "Vp8Encoder.pack / H264Encoder.pack / OpusEncoder.pack",
+        "the re-packetisers the sender uses for pre-encoded packets",
+        lambda: all(
+            callable(getattr(cls, "pack", None))
+            for cls in (
+                getattr(aiortc.codecs.vpx, "Vp8Encoder", None),
+                getattr(aiortc.codecs.h264, "H264Encoder", None),
+                getattr(aiortc.codecs.opus, "OpusEncoder", None),
+            )
+        ),
+    ),
+    Requirement(
+        "aiortc.jitterbuffer.JitterFrame(data, timestamp)",
+        "what the jitter buffer hands the decoder",
+        lambda: _jitter_frame_ok(),
+    ),
+    Requirement(
+        "aiortc.rtp.RtcpPsfbPacket, RTCP_PSFB_PLI/FIR/APP, pack_remb_fci, unpack_remb_fci",
+        "building and reading PLI/REMB",
+        lambda: all(
+            hasattr(aiortc.rtp, n)
+            for n in (
+                "RtcpPsfbPacket",
+                "RTCP_PSFB_PLI",
+                "RTCP_PSFB_FIR",
+                "RTCP_PSFB_APP",
+                "pack_remb_fci",
+                "unpack_remb_fci",
+            )
+        ),
+    ),
+)
+
+
+def _jitter_frame_ok() -> bool:
+    try:
+        frame = aiortc.jitterbuffer.JitterFrame(data=b"x", timestamp=1)
+    except Exception:
+        return False
+    return frame.data == b"x" and frame.timestamp == 1
+
+
+def check_hooks() -> list[str]:
+    """Every requirement that does not hold on the installed aiortc, as readable lines."""
+    problems = []
+    for req in REQUIREMENTS:
+        try:
+            ok = req.check()
+        except Exception as exc:
+            ok = False
+            logger.debug("hook check %s raised %r", req.name, exc)
+        if not ok:
+            problems.append(f"{req.name} — needed for: {req.why}")
+    return problems
+
+
+# --------------------------------------------------------------------------- decoder swap
+
+
+class PacketDecoder:
+    """Stands in for aiortc's decoder: returns the encoded frame as an ``av.Packet``.
+
+    Runs on the receiver's decoder thread; it only wraps bytes, so that thread
+    stays nearly idle.
+    """
+
+    def __init__(self, mime_type: str, clock_rate: int) -> None:
+        self.codec = codec_name(mime_type)
+        self.time_base = Fraction(1, clock_rate)
+
+    def decode(self, encoded_frame: aiortc.jitterbuffer.JitterFrame) -> list[av.Packet]:
+        data = encoded_frame.data
+        if not data:
+            # Padding-only RTP packets (bandwidth probes) depayload to nothing.
+            return []
+        packet = av.Packet(data)
+        packet.pts = encoded_frame.timestamp
+        packet.dts = encoded_frame.timestamp
+        packet.time_base = self.time_base
+        packet.is_keyframe = is_keyframe(self.codec, data)
+        return [packet]
+
+
+_lock = threading.Lock()
+_forwarding_receivers: weakref.WeakSet[RTCRtpReceiver] = weakref.WeakSet()
+_original_get_decoder: Callable[[Any], Any] | None = None
+
+
+def _dispatching_get_decoder(codec: Any) -> Any:
+    """Replacement for ``aiortc.rtcrtpreceiver.get_decoder``.
+
+    Called on the receiver's decoder thread. ``receive()`` assigns
+    ``__decoder_thread`` before starting the thread and the worker only asks for
+    a decoder once a frame arrives, so the lookup cannot race the registration.
+    """
+    current = threading.current_thread()
+    with _lock:
+        receivers = list(_forwarding_receivers)
+    for receiver in receivers:
+        # aiortc private: RTCRtpReceiver.__decoder_thread
+        if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is current:
+            return PacketDecoder(codec.mimeType, codec.clockRate)
+    assert _original_get_decoder is not None
+    return _original_get_decoder(codec)
+
+
+def install(log: Log | None = None) -> None:
+    """Check aiortc's internals and swap in the dispatching ``get_decoder``. Idempotent."""
+    global _original_get_decoder
+    if is_installed():
+        return  # checked when installed; not re-probed for every consult
+    problems = check_hooks()
+    if problems:
+        raise ForwardingHookBroken(
+            f"aiortc {getattr(aiortc, '__version__', '?')} no longer has what the "
+            "encoded-frame forwarding hook (media/forwarding.py) relies on; without it "
+            "the server would decode and re-encode every frame. Missing or changed:\n  - "
+            + "\n  - ".join(problems)
+        )
+    with _lock:
+        # aiortc private: module global rtcrtpreceiver.get_decoder, read by decoder_worker
+        current = aiortc.rtcrtpreceiver.get_decoder
+        if current is _dispatching_get_decoder:
+            return
+        _original_get_decoder = current
+        aiortc.rtcrtpreceiver.get_decoder = _dispatching_get_decoder
+    (log or logger).info("encoded-frame forwarding hook installed on aiortc %s", aiortc.__version__)
+
+
+def uninstall() -> None:
+    """Put aiortc's own ``get_decoder`` back (tests; a server keeps the hook for life)."""
+    global _original_get_decoder
+    with _lock:
+        if _original_get_decoder is not None:
+            aiortc.rtcrtpreceiver.get_decoder = _original_get_decoder  # type: ignore[assignment]
+            _original_get_decoder = None
+
+
+def is_installed() -> bool:
+    return getattr(aiortc.rtcrtpreceiver, "get_decoder", None) is _dispatching_get_decoder
+
+
+# --------------------------------------------------------------------------- receivers
+
+
+class ForwardingAudioBuffer:
+    """Replaces aiortc's audio ``JitterBuffer`` on a forwarding receiver.
+
+    Each Opus RTP packet is a whole frame, so it can leave as soon as it arrives:
+    aiortc's ``prefetch=4`` adds ~80 ms for a playout smoothness that only the
+    browser at the far end needs (it has its own jitter buffer). A packet older
+    than the newest one released is dropped: forwarding it would send a
+    timestamp backwards, and the browser's Opus PLC covers the gap.
+    """
+
+    def __init__(self) -> None:
+        self._last_seq: int | None = None
+        self.late_dropped = 0
+
+    def add(
+        self, packet: aiortc.rtp.RtpPacket
+    ) -> tuple[bool, aiortc.jitterbuffer.JitterFrame | None]:
+        seq = packet.sequence_number
+        if self._last_seq is not None and not _seq_newer(seq, self._last_seq):
+            self.late_dropped += 1
+            return False, None
+        self._last_seq = seq
+        # aiortc private: RtpPacket._data holds the depayloaded bytes
+        data: bytes = getattr(packet, "_data", b"")
+        return False, aiortc.jitterbuffer.JitterFrame(data=data, timestamp=packet.timestamp)
+
+
+def _seq_newer(a: int, b: int) -> bool:
+    """RTP sequence number ``a`` comes after ``b`` (16-bit wrap-around)."""
+    return a != b and ((a - b) & 0xFFFF) < 0x8000
+
+
+class ReceiverHooks:
+    """Upstream feedback for one prepared receiver (the server's receiver of a browser's track)."""
+
+    REMB_CAP_TTL = 5.0
+    """A downstream REMB older than this no longer caps the upstream estimate."""
+
+    def __init__(self, receiver: RTCRtpReceiver, kind: str) -> None:
+        self.receiver = receiver
+        self.kind = kind
+        self.rtx_ssrcs: frozenset[int] = frozenset()
+        self.remb_cap: int | None = None
+        self.remb_cap_at = 0.0
+        self.last_estimate: int | None = None
+        self.rembs_capped = 0
+        self.rembs_sent = 0
+        self._send_rtcp_unhooked: Callable[[Any], Awaitable[None]] = receiver._send_rtcp
+
+    def media_ssrcs(self) -> list[int]:
+        """SSRCs the browser is sending media on (RTX repair streams left out)."""
+        sources = self.receiver.getSynchronizationSources()
+        return [s.source for s in sources if s.source not in self.rtx_ssrcs]
+
+    async def send_pli(self) -> int:
+        """Ask the browser for a keyframe; returns how many SSRCs were asked."""
+        ssrcs = self.media_ssrcs()
+        for ssrc in ssrcs:
+            # aiortc private: RTCRtpReceiver._send_rtcp_pli(media_ssrc)
+            await self.receiver._send_rtcp_pli(ssrc)
+        return len(ssrcs)
+
+    def set_remb_cap(self, bitrate: int | None) -> None:
+        self.remb_cap = bitrate
+        self.remb_cap_at = time.monotonic()
+
+    def current_cap(self) -> int | None:
+        if self.remb_cap is None or time.monotonic() - self.remb_cap_at > self.REMB_CAP_TTL:
+            return None
+        return self.remb_cap
+
+    async def send_remb(self, bitrate: int) -> bool:
+        """Send a REMB for the browser's media SSRCs, never above our own estimate."""
+        ssrcs = self.media_ssrcs()
+        # aiortc private: RTCRtpReceiver.__rtcp_ssrc (the paired sender's SSRC)
+        rtcp_ssrc = getattr(self.receiver, "_RTCRtpReceiver__rtcp_ssrc", None)
+        if not ssrcs or rtcp_ssrc is None:
+            return False
+        if self.last_estimate is not None:
+            bitrate = min(bitrate, self.last_estimate)
+        packet = aiortc.rtp.RtcpPsfbPacket(
+            fmt=aiortc.rtp.RTCP_PSFB_APP,
+            ssrc=rtcp_ssrc,
+            media_ssrc=0,
+            fci=aiortc.rtp.pack_remb_fci(bitrate, ssrcs),
+        )
+        await self._send_rtcp_unhooked(packet)
+        self.rembs_sent += 1
+        return True
+
+    def _wrap_send_rtcp(self) -> None:
+        # aiortc private: RTCRtpReceiver._send_rtcp(packet), which the receiver uses
+        # for RR, NACK, PLI and its bandwidth estimator's REMB. Wrapped per instance
+        # so aiortc's REMB is capped by the downstream legs' REMB.
+        self._send_rtcp_unhooked = self.receiver._send_rtcp
+
+        async def send_rtcp(packet: Any) -> None:
+            await self._send_rtcp_unhooked(self._cap_outgoing(packet))
+
+        self.receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
+
+    def _cap_outgoing(self, packet: Any) -> Any:
+        """aiortc's own REMB (from its bandwidth estimator) capped by the downstream one."""
+        if not (
+            isinstance(packet, aiortc.rtp.RtcpPsfbPacket) and packet.fmt == aiortc.rtp.RTCP_PSFB_APP
+        ):
+            return packet
+        try:
+            bitrate, ssrcs = aiortc.rtp.unpack_remb_fci(packet.fci)
+        except ValueError:
+            return packet
+        self.last_estimate = bitrate
+        cap = self.current_cap()
+        if cap is None or bitrate <= cap:
+            return packet
+        self.rembs_capped += 1
+        return aiortc.rtp.RtcpPsfbPacket(
+            fmt=packet.fmt,
+            ssrc=packet.ssrc,
+            media_ssrc=packet.media_ssrc,
+            fci=aiortc.rtp.pack_remb_fci(cap, ssrcs),
+        )
+
+
+def prepare_receiver(
+    receiver: RTCRtpReceiver, kind: str, *, low_latency_audio: bool = True
+) -> ReceiverHooks:
+    """Make ``receiver``'s remote track yield ``av.Packet`` and return its feedback hooks.
+
+    Call before the peer connection starts the receiver (i.e. right after
+    ``addTransceiver``, before ``setRemoteDescription``).
+    """
+    if not is_installed():
+        install()
+    hooks = ReceiverHooks(receiver, kind)
+    with _lock:
+        _forwarding_receivers.add(receiver)
+
+    if kind == "audio" and low_latency_audio:
+        # aiortc private: RTCRtpReceiver.__jitter_buffer (JitterBuffer(capacity=16, prefetch=4))
+        receiver._RTCRtpReceiver__jitter_buffer = ForwardingAudioBuffer()  # type: ignore[attr-defined]
+
+    hooks._wrap_send_rtcp()
+    return hooks
+
+
+def jitter_buffer_of(receiver: RTCRtpReceiver) -> object:
+    """The receiver's jitter buffer (for stats and tests)."""
+    # aiortc private: RTCRtpReceiver.__jitter_buffer
+    return getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+
+
+# --------------------------------------------------------------------------- senders
+
+
+def hook_sender(
+    sender: RTCRtpSender,
+    *,
+    on_keyframe_request: Callable[[str], None],
+    on_remb: Callable[[int], None],
+    log: Log | None = None,
+) -> None:
+    """See PLI/FIR and REMB that the downstream browser sends about ``sender``'s stream.
+
+    The callbacks run on the event loop inside aiortc's RTCP handling: they must
+    not block. aiortc's own handling still runs afterwards.
+    """
+    # aiortc private: RTCRtpSender._handle_rtcp_packet, dispatched per instance by
+    # RTCDtlsTransport._handle_rtcp_data (``recipient._handle_rtcp_packet(packet)``)
+    original: Callable[[Any], Awaitable[None]] = sender._handle_rtcp_packet
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        if isinstance(packet, aiortc.rtp.RtcpPsfbPacket):
+            if packet.fmt == aiortc.rtp.RTCP_PSFB_PLI:
+                _safe(log, on_keyframe_request, "pli")
+            elif packet.fmt == aiortc.rtp.RTCP_PSFB_FIR:
+                _safe(log, on_keyframe_request, "fir")
+            elif packet.fmt == aiortc.rtp.RTCP_PSFB_APP:
+                try:
+                    bitrate, ssrcs = aiortc.rtp.unpack_remb_fci(packet.fci)
+                except ValueError:
+                    bitrate, ssrcs = 0, []
+                # aiortc private: RTCRtpSender._ssrc
+                if sender._ssrc in ssrcs:
+                    _safe(log, on_remb, bitrate)
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
+
+
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    # aiortc private: RTCRtpSender._ssrc
+    return int(sender._ssrc)
+
+
+def _safe(log: Log | None, callback: Callable[..., None], *args: object) -> None:
+    # A bug in our callback must not kill aiortc's RTCP handling for the peer.
+    try:
+        callback(*args)
+    except Exception:
+        (log or logger).exception("RTCP feedback callback failed")

@@ -1,0 +1,218 @@
+"""The one reach into aiortc's internals: guarded, selective, and loud when it breaks."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import types
+from fractions import Fraction
+
+import aiortc
+import aiortc.rtcrtpreceiver
+import av
+import pytest
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+
+from media import forwarding
+from media.errors import ForwardingHookBroken
+
+# Every aiortc private name media/forwarding.py touches, checked here directly on the
+# installed aiortc (independently of forwarding.check_hooks, which could be wrong too).
+RECEIVER_INSTANCE_ATTRIBUTES = (
+    "_RTCRtpReceiver__decoder_thread",
+    "_RTCRtpReceiver__jitter_buffer",
+    "_RTCRtpReceiver__rtcp_ssrc",
+)
+RECEIVER_METHODS = ("_send_rtcp_pli", "_send_rtcp", "_handle_rtp_packet", "receive")
+SENDER_METHODS = ("_handle_rtcp_packet", "_next_encoded_frame")
+
+
+def test_every_requirement_of_the_hook_holds_on_the_installed_aiortc():
+    problems = forwarding.check_hooks()
+    assert not problems, "aiortc internals moved; media/forwarding.py needs work:\n" + "\n".join(
+        problems
+    )
+
+
+def test_private_attributes_are_present_on_the_installed_aiortc():
+    assert aiortc.__version__.startswith("1.16."), (
+        f"media/forwarding.py was written against aiortc 1.16, found {aiortc.__version__}"
+    )
+    assert callable(getattr(aiortc.rtcrtpreceiver, "get_decoder", None)), (
+        "aiortc.rtcrtpreceiver.get_decoder is gone: receivers cannot be switched to packets"
+    )
+    assert "get_decoder" in aiortc.rtcrtpreceiver.decoder_worker.__code__.co_names, (
+        "decoder_worker no longer looks up get_decoder by name: replacing it has no effect"
+    )
+    receiver = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
+    for name in RECEIVER_INSTANCE_ATTRIBUTES:
+        assert hasattr(receiver, name), f"RTCRtpReceiver instances lost {name}"
+    for name in RECEIVER_METHODS:
+        assert callable(getattr(RTCRtpReceiver, name, None)), f"RTCRtpReceiver lost {name}()"
+    for name in SENDER_METHODS:
+        assert callable(getattr(RTCRtpSender, name, None)), f"RTCRtpSender lost {name}()"
+    assert "_ssrc" in RTCRtpSender.__init__.__code__.co_names, "RTCRtpSender lost _ssrc"
+    assert "pack" in RTCRtpSender._next_encoded_frame.__code__.co_names, (
+        "RTCRtpSender no longer re-packetises pre-encoded packets"
+    )
+
+
+@pytest.mark.parametrize(
+    ("owner", "attribute", "named"),
+    [
+        (RTCRtpReceiver, "_send_rtcp_pli", "_send_rtcp_pli"),
+        (RTCRtpSender, "_handle_rtcp_packet", "_handle_rtcp_packet"),
+        (aiortc.rtcrtpreceiver, "get_decoder", "get_decoder"),
+        (aiortc, "__version__", "1.16"),
+    ],
+)
+def test_install_fails_loudly_when_aiortc_moved(monkeypatch, owner, attribute, named):
+    forwarding.uninstall()
+    if attribute == "__version__":
+        monkeypatch.setattr(owner, attribute, "1.17.0")
+    else:
+        monkeypatch.delattr(owner, attribute)
+    try:
+        with pytest.raises(ForwardingHookBroken, match=named) as caught:
+            forwarding.install()
+        assert "media/forwarding.py" in str(caught.value)
+    finally:
+        monkeypatch.undo()
+        forwarding.install()
+
+
+def test_install_is_idempotent_and_uninstall_restores_aiortc():
+    forwarding.install()
+    forwarding.install()
+    assert forwarding.is_installed()
+    forwarding.uninstall()
+    assert aiortc.rtcrtpreceiver.get_decoder is aiortc.codecs.get_decoder
+    forwarding.install()
+    assert forwarding.is_installed()
+
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
+
+
+async def test_only_prepared_receivers_get_the_packet_decoder():
+    forwarding.install()
+    prepared = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
+    plain = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
+    forwarding.prepare_receiver(prepared, "video")
+    chosen = {}
+
+    def decoder_thread(name, receiver):
+        chosen[name] = aiortc.rtcrtpreceiver.get_decoder(VP8)
+
+    for name, receiver in (("prepared", prepared), ("plain", plain)):
+        thread = threading.Thread(target=decoder_thread, args=(name, receiver))
+        # receive() assigns the thread before starting it; do the same
+        receiver._RTCRtpReceiver__decoder_thread = thread
+        thread.start()
+        thread.join()
+    assert isinstance(chosen["prepared"], forwarding.PacketDecoder)
+    assert type(chosen["plain"]).__name__ == "Vp8Decoder"
+
+
+def test_packet_decoder_wraps_the_encoded_frame():
+    decoder = forwarding.PacketDecoder("video/VP8", 90000)
+    key, delta = (
+        decoder.decode(JitterFrame(b"\x10\x02\x00", 3000)),
+        decoder.decode(JitterFrame(b"\x11", 6000)),
+    )
+    assert isinstance(key[0], av.Packet)
+    assert bytes(key[0]) == b"\x10\x02\x00" and key[0].pts == 3000
+    assert key[0].time_base == Fraction(1, 90000)
+    assert key[0].is_keyframe and not delta[0].is_keyframe
+    assert decoder.decode(JitterFrame(b"", 9000)) == []  # padding-only packets
+
+    h264 = forwarding.PacketDecoder("video/H264", 90000)
+    idr = b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x00\x01\x68\xce" + b"\x00\x00\x00\x01\x65\x88"
+    assert h264.decode(JitterFrame(idr, 0))[0].is_keyframe
+    assert not h264.decode(JitterFrame(b"\x00\x00\x00\x01\x41\x9a", 3000))[0].is_keyframe
+
+    opus = forwarding.PacketDecoder("audio/opus", 48000)
+    assert opus.decode(JitterFrame(b"\xfc\x01", 960))[0].time_base == Fraction(1, 48000)
+
+
+def rtp(seq: int, timestamp: int, data: bytes = b"x") -> RtpPacket:
+    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=timestamp)
+    packet._data = data
+    return packet
+
+
+def test_forwarding_audio_buffer_releases_at_once_and_drops_late_packets():
+    buffer = forwarding.ForwardingAudioBuffer()
+    out = [buffer.add(rtp(seq, seq * 960))[1] for seq in (65534, 65535, 0, 1)]
+    assert [f.timestamp for f in out] == [65534 * 960, 65535 * 960, 0, 960]  # across the wrap
+    assert buffer.add(rtp(65535, 1))[1] is None  # late
+    assert buffer.add(rtp(1, 960))[1] is None  # duplicate
+    assert buffer.add(rtp(3, 2880))[1].timestamp == 2880  # a gap is fine
+    assert buffer.late_dropped == 2
+
+
+async def test_prepared_audio_receiver_uses_the_low_latency_buffer():
+    receiver = RTCRtpReceiver("audio", types.SimpleNamespace(state="new"))
+    forwarding.prepare_receiver(receiver, "audio")
+    assert isinstance(forwarding.jitter_buffer_of(receiver), forwarding.ForwardingAudioBuffer)
+    kept = RTCRtpReceiver("audio", types.SimpleNamespace(state="new"))
+    forwarding.prepare_receiver(kept, "audio", low_latency_audio=False)
+    assert type(forwarding.jitter_buffer_of(kept)).__name__ == "JitterBuffer"
+
+
+async def test_receiver_hooks_cap_aiortcs_own_remb():
+    receiver = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
+    sent = []
+
+    async def fake_send(packet):
+        sent.append(packet)
+
+    receiver._send_rtcp = fake_send
+    hooks = forwarding.prepare_receiver(receiver, "video")
+    remb = aiortc.rtp.RtcpPsfbPacket(
+        fmt=aiortc.rtp.RTCP_PSFB_APP,
+        ssrc=1,
+        media_ssrc=0,
+        fci=aiortc.rtp.pack_remb_fci(2_000_000, [5]),
+    )
+    await receiver._send_rtcp(remb)
+    hooks.set_remb_cap(300_000)
+    await receiver._send_rtcp(remb)
+    pli = aiortc.rtp.RtcpPsfbPacket(fmt=aiortc.rtp.RTCP_PSFB_PLI, ssrc=1, media_ssrc=5)
+    await receiver._send_rtcp(pli)
+    rates = [aiortc.rtp.unpack_remb_fci(p.fci)[0] for p in sent[:2]]
+    assert rates[0] == 2_000_000 and rates[1] <= 300_000
+    assert sent[2] is pli
+    assert hooks.last_estimate == 2_000_000 and hooks.rembs_capped == 1
+
+
+async def test_sender_hook_reports_pli_and_remb_and_keeps_aiortcs_handling():
+    sender = RTCRtpSender("video", types.SimpleNamespace(state="new"))
+    seen = []
+    forwarding.hook_sender(sender, on_keyframe_request=seen.append, on_remb=seen.append)
+    ssrc = forwarding.sender_ssrc(sender)
+    await sender._handle_rtcp_packet(
+        aiortc.rtp.RtcpPsfbPacket(fmt=aiortc.rtp.RTCP_PSFB_PLI, ssrc=9, media_ssrc=ssrc)
+    )
+    await sender._handle_rtcp_packet(
+        aiortc.rtp.RtcpPsfbPacket(
+            fmt=aiortc.rtp.RTCP_PSFB_APP,
+            ssrc=9,
+            media_ssrc=0,
+            fci=aiortc.rtp.pack_remb_fci(400_000, [ssrc]),
+        )
+    )
+    await sender._handle_rtcp_packet(  # a REMB about someone else's stream
+        aiortc.rtp.RtcpPsfbPacket(
+            fmt=aiortc.rtp.RTCP_PSFB_APP,
+            ssrc=9,
+            media_ssrc=0,
+            fci=aiortc.rtp.pack_remb_fci(1, [ssrc + 1]),
+        )
+    )
+    assert seen == ["pli", 400_000]
+    assert sender._RTCRtpSender__force_keyframe  # aiortc's own handling still ran
+    await asyncio.sleep(0)
