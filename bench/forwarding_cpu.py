@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))
+sys.path.insert(0, str(HERE.parent))
 
 
 def _load_conftest() -> Any:
-    spec = importlib.util.spec_from_file_location("media_conftest", HERE.parent / "tests" / "media" / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "media_conftest", HERE.parent / "tests" / "media" / "conftest.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["media_conftest"] = module  # dataclasses look their module up
