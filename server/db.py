@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x5A_4D_49_47  # "ZMIG": an arbitrary constant shared by every node
 
 
 class Database:
@@ -50,6 +51,11 @@ class Database:
             command.upgrade(config, "head")
 
         async with self.engine.begin() as connection:
+            if not self.is_sqlite:
+                # Several nodes start together against one PostgreSQL: one migrates, the
+                # others wait here and then find nothing left to do.
+                await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                                         {"key": MIGRATION_LOCK_KEY})
             await connection.run_sync(upgrade)
 
     @contextlib.asynccontextmanager

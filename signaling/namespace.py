@@ -19,7 +19,10 @@ from server.consult_lifecycle import ConsultState
 from server.consults import ConsultRecord, ConsultService, consult_view, outcome_view
 from server.errors import Forbidden, ShouzhenError
 from server.metrics import Metrics
+from server.models import CaptureRequestRow
 from server.outcome import EndConsult, automatic_abort
+from server.photos import PhotoService, photo_view, site_selection
+from server.still_tap import StillTap
 from server.tokens import Role, read_join_token
 from signaling import payloads
 from signaling.acks import Ack, EventRefused, acknowledged, ok, parse
@@ -37,6 +40,8 @@ class SignalingContext:
     consults: ConsultService
     chat: ChatLog
     media_factory: MediaFactory
+    photos: PhotoService
+    still_taps: dict[str, StillTap]
     metrics: Metrics | None = None
     cluster: Cluster | None = None  # set when several nodes share Redis
 
@@ -47,6 +52,7 @@ class ConsultNamespace(socketio.AsyncNamespace):
         self.ctx = context
         self.live = LiveConsults()
         self.sockets: dict[str, SocketState] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- connection ---------------------------------------------------------------------
 
@@ -64,8 +70,8 @@ class ConsultNamespace(socketio.AsyncNamespace):
             await self._check_placement(claims.consult_id)
         except (EventRefused, ShouzhenError) as error:
             if isinstance(error, WrongNode):
-                raise socketio.exceptions.ConnectionRefusedError(
-                    {"code": error.code, "message": error.message, "url": error.url}) from None
+                raise socketio.exceptions.ConnectionRefusedError(error.message, {
+                    "code": error.code, "message": error.message, "url": error.url}) from None
             code = error.code
             message = error.message if isinstance(error, EventRefused) else error.detail
             remote = _remote(environ)
@@ -73,8 +79,9 @@ class ConsultNamespace(socketio.AsyncNamespace):
                 await self.ctx.consults.record_event(
                     actor or Actor("anonymous", remote), consult_id, "access.refused",
                     {"channel": "socket", "code": code, "reason": message, "remote": remote})
+            # (message, data): the browser's connect_error carries err.data = {code, message}.
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": code, "message": message}) from None
+                message, {"code": code, "message": message}) from None
         self.sockets[sid] = SocketState(claims.consult_id, claims.role.value, claims.subject)
         live = self.live.get(claims.consult_id)
         await self.enter_room(sid, live.room)
@@ -236,6 +243,7 @@ class ConsultNamespace(socketio.AsyncNamespace):
             live.cancel_timers()
             await live.close_media()
             self.live.forget(consult_id)
+        self.ctx.still_taps.pop(consult_id, None)
         if self.ctx.cluster is not None:
             await self.ctx.cluster.release(consult_id)
         self._count_participants()
@@ -267,6 +275,51 @@ class ConsultNamespace(socketio.AsyncNamespace):
         candidate = None if not body.candidate else body.model_dump(exclude_none=True)
         await live.media.add_ice_candidate(state.role, candidate)
         return ok()
+
+    # -- photo capture ------------------------------------------------------------------
+
+    @acknowledged("capture_request")
+    async def on_capture_request(self, sid: str, data: Any) -> Ack:
+        """The physician asks for a photo: the guardian's browser is asked for a full-
+        resolution still (one-time token), and a still is decoded from the forwarded stream
+        as the fallback that is always there."""
+        state = self._state(sid, Role.PHYSICIAN)
+        body = parse(payloads.CaptureRequest, data)
+        site = site_selection(body.body_site, body.laterality, body.view)
+        ticket = await self.ctx.photos.request_capture(_actor(state), state.consult_id, site,
+                                                       body.retake_of)
+        live = self.live.get(state.consult_id)
+        request = ticket.request
+        await self._emit_to_role(live, "guardian", "capture_requested", {
+            "request_id": request.id, "token": ticket.token,
+            "upload_url": f"/api/consults/{state.consult_id}/photos/capture",
+            "body_site": request.body_site, "laterality": request.laterality,
+            "view": request.view, "label_zh": site.label_zh, "label_en": site.label_en,
+            "expires_at": request.expires_at.isoformat()})
+        task = asyncio.create_task(self._stream_still(live, ticket.request))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return ok(request_id=request.id, expires_at=request.expires_at.isoformat())
+
+    async def _stream_still(self, live: LiveConsult, request: CaptureRequestRow) -> None:
+        media, tap = live.media, self.ctx.still_taps.get(live.consult_id)
+        if media is None or tap is None:
+            return
+        try:
+            still = await tap.capture("guardian", lambda: media.request_keyframe("guardian"))
+            row = await self.ctx.photos.accept_stream_still(request, still)
+        except Exception as error:
+            log.warning("stream still failed", extra={"consult_id": live.consult_id,
+                                                        "error": repr(error)})
+            await self.ctx.consults.record_event(
+                Actor.system("still_capture"), live.consult_id, "capture.stream_failed",
+                {"request_id": request.id, "error": type(error).__name__})
+            return
+        await self.photo_captured(live.consult_id, photo_view(row))
+
+    async def photo_captured(self, consult_id: str, photo: dict[str, Any]) -> None:
+        """A photo is stored: the physician's gallery and the guardian's screen show it."""
+        await self.emit("photo_captured", photo, room=f"consult:{consult_id}")
 
     # -- chat and presence --------------------------------------------------------------
 
