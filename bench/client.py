@@ -125,7 +125,7 @@ class PacketTrack(MediaStreamTrack):
 class Meter:
     """Wraps one receiver's jitter buffer: counts, timestamps, and swallows frames."""
 
-    def __init__(self, receiver: Any, kind: str, codec: str, party: "Party") -> None:
+    def __init__(self, receiver: Any, kind: str, codec: str, party: Party) -> None:
         self.kind, self.codec, self.party = kind, codec, party
         self.buffer = receiver._RTCRtpReceiver__jitter_buffer  # aiortc private (bench only)
         self.orig_add = self.buffer.add

@@ -10,6 +10,7 @@ handle: register, call / incomingcall / accept, then ``set {record: true}``; rec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import subprocess
@@ -147,7 +148,7 @@ class JanusSession:
             try:
                 async with self.http.get(f"{self.url}/{self.session}?maxev=5") as r:
                     data = await r.json(content_type=None)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 await asyncio.sleep(0.5)
                 continue
             for event in data if isinstance(data, list) else [data]:
@@ -173,10 +174,8 @@ class JanusSession:
     async def close(self) -> None:
         if self.poller is not None:
             self.poller.cancel()
-        try:
+        with contextlib.suppress(Exception):
             await self.post(f"/{self.session}", {"janus": "destroy"})
-        except Exception:
-            pass
 
 
 class JanusCall:

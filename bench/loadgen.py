@@ -36,7 +36,7 @@ class Browser:
         while True:
             client = socketio.AsyncClient(reconnection=False)
             refused: list[Any] = []
-            client.on("connect_error", lambda e: refused.append(
+            client.on("connect_error", lambda e, seen=refused: seen.append(
                 e.get("data", e) if isinstance(e, dict) else {}), namespace="/consult")
 
             async def record(event: str, data: Any = None) -> None:

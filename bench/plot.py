@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
             pts = sorted((r["n"], r["cpu_per_consult"], r["clean"]) for r in rows
                          if r["mode"] == mode)
             label = f"{mode} [{path.stem}]"
-            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+            _line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
             for n, cpu, clean in pts:
                 if not clean:
                     ax.plot([n], [cpu], marker="x", color="red", markersize=10)

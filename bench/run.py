@@ -18,7 +18,6 @@ import platform
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,7 +65,7 @@ def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
     values = sorted(values)
-    return values[min(len(values) - 1, int(math.ceil(q * len(values))) - 1)]
+    return values[min(len(values) - 1, math.ceil(q * len(values)) - 1)]
 
 
 # ------------------------------------------------------------------------- servers
@@ -370,7 +369,7 @@ def summarise(mode: str, n: int, args: argparse.Namespace, wall: float, cpu: flo
     sent_video_total = 0
     missing_first = 0
     for c in results:
-        for direction, src, dst in (("physician_to_guardian", "physician", "guardian"),
+        for direction, src, _dst in (("physician_to_guardian", "physician", "guardian"),
                                     ("guardian_to_physician", "guardian", "physician")):
             d = c[direction]
             for kind in ("audio", "video"):

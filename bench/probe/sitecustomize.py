@@ -17,7 +17,7 @@ if _DIR:
     _original_run = asyncio.run
 
     async def _probe(path: str) -> None:
-        loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()
         samples: list[str] = []
         last_flush = time.monotonic()
         while True:
