@@ -7,11 +7,23 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import consults_api, physicians_api, system_api
+from media.photo_quality import DEFAULT_THRESHOLDS
+from server import (
+    consults_api,
+    events_api,
+    photos_api,
+    physicians_api,
+    replay_api,
+    system_api,
+)
 from server.api_routes import Endpoint, Handler
 from server.clock import Clock
 from server.config import Settings
+from server.event_delivery import attach_event_delivery
 from server.live import attach_live_consults
+from server.photo_intake import IntakeLimits
+from server.photos import PhotoService
+from server.photos_api import PHOTOS
 from server.problems import problem_middleware
 from server.services import SERVICES, Services
 from server.system_api import ENDPOINTS
@@ -25,7 +37,8 @@ log = logging.getLogger("shouzhen")
 
 def all_endpoints() -> list[Endpoint]:
     return [*system_api.routes.endpoints, *physicians_api.routes.endpoints,
-            *consults_api.routes.endpoints]
+            *consults_api.routes.endpoints, *events_api.routes.endpoints,
+            *photos_api.routes.endpoints, *replay_api.routes.endpoints]
 
 
 def _page(name: str) -> Handler:
@@ -49,7 +62,8 @@ def build_app(settings: Settings, clock: Clock | None = None,
     )
     app[SERVICES] = services
     app[ENDPOINTS] = tuple(all_endpoints())
-    for module in (system_api, physicians_api, consults_api):
+    for module in (system_api, physicians_api, consults_api, events_api, photos_api,
+                   replay_api):
         module.routes.add_to(app)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/join", _page("consult.html"))
@@ -58,7 +72,12 @@ def build_app(settings: Settings, clock: Clock | None = None,
         app.router.add_static("/vendor/socket.io/", SOCKET_IO_CLIENT_DIR, follow_symlinks=False)
     else:
         log.warning("socket.io-client is not installed: run `npm ci` (scripts/install does)")
-    attach_live_consults(app, services)
+    photos = PhotoService(services.db, services.clock, services.storage,
+                          secret=settings.secret_key,
+                          limits=IntakeLimits(max_bytes=settings.max_photo_bytes),
+                          thresholds=DEFAULT_THRESHOLDS)
+    app[PHOTOS] = photos
+    attach_live_consults(app, services, photos)
 
     async def start(app: web.Application) -> None:
         await services.db.migrate()
@@ -70,4 +89,6 @@ def build_app(settings: Settings, clock: Clock | None = None,
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
+    # After `start` (the tables exist); stopped on shutdown, before `stop` closes the database.
+    attach_event_delivery(app, services.settings, services.db, services.metrics.registry)
     return app

@@ -197,12 +197,15 @@ async def append(
 
 
 async def iter_entries(
-    session: AsyncSession, *, consult_id: str | None = None, batch: int = 1000
+    session: AsyncSession, *, consult_id: str | None = None, batch: int = 1000,
+    up_to: int | None = None,
 ) -> AsyncIterator[AuditEntry]:
     """Entries in chain order, read in batches so a long chain is never all in memory."""
     after = 0
     while True:
         query = sa.select(AuditEntryRow).where(AuditEntryRow.seq > after)
+        if up_to is not None:
+            query = query.where(AuditEntryRow.seq <= up_to)
         if consult_id is not None:
             query = query.where(AuditEntryRow.consult_id == consult_id)
         rows = (await session.scalars(query.order_by(AuditEntryRow.seq).limit(batch))).all()
@@ -214,6 +217,9 @@ async def iter_entries(
 
 
 async def verify_chain(session: AsyncSession) -> ChainVerdict:
+    """Verify the chain up to the head as read first: entries appended while the check
+    runs (other nodes keep working) are after that head and are left for the next check,
+    whatever the database's isolation level."""
     head = (await session.execute(
         sa.select(AuditHeadRow.last_seq, AuditHeadRow.last_hash)
         .where(AuditHeadRow.id == HEAD_ROW_ID)
@@ -221,7 +227,7 @@ async def verify_chain(session: AsyncSession) -> ChainVerdict:
     if head is None:
         return ChainVerdict(False, 0, 1, "the audit chain head row is missing")
     checker = ChainChecker()
-    async for entry in iter_entries(session):
+    async for entry in iter_entries(session, up_to=int(head[0])):
         if not checker.feed(entry):
             break
     return checker.verdict(head=(int(head[0]), str(head[1])))

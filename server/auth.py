@@ -7,6 +7,7 @@ it belongs to is failing, so nothing else would record it).
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,14 +62,23 @@ def identify(settings: Settings, token: str | None, now: datetime) -> Caller:
     return Caller(Actor(claims.role.value, claims.subject), claims)
 
 
+_CONSULT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 async def record_refusal(db: Database, request: web.Request, error: ShouzhenError,
                          consult_id: str | None, actor: Actor | None = None) -> None:
+    # A refused request names whatever id the caller typed: only a well-formed one is filed
+    # under a consult; anything else is kept (shortened) in the details, never dropped.
+    well_formed = consult_id if consult_id and _CONSULT_ID.match(consult_id) else None
     async with db.transaction() as session:
         await audit_log.append(
             session, actor or Actor("anonymous", request.remote or "unknown"), "access.refused",
-            consult_id=consult_id,
-            details={"method": request.method, "path": request.path, "status": error.status,
-                     "reason": error.detail, "remote": request.remote or "unknown"})
+            consult_id=well_formed,
+            details={"method": request.method, "path": request.path[:300],
+                     "status": error.status, "reason": error.detail,
+                     "remote": request.remote or "unknown",
+                     **({"given_consult_id": consult_id[:80]}
+                        if consult_id and not well_formed else {})})
 
 
 async def authorize(request: web.Request, *, staff: tuple[str, ...] = (),

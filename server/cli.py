@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
+import json
 import logging
 import os
 import signal
@@ -12,7 +14,7 @@ import ssl
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -27,6 +29,7 @@ from server.errors import Conflict
 from server.live import NAMESPACE_KEY
 from server.logs import configure
 from server.physicians import PhysicianIn, WhitelistChangeIn
+from server.retention_purge import PurgeReport, policy_from_settings, run_purge
 from server.services import Services
 from server.specialties import Specialty
 from server.whitelist import Title
@@ -185,6 +188,75 @@ def keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator() -> str:
+    """The OS account running an admin command: what the audit entries name."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry
+        return f"uid{os.getuid()}"
+
+
+async def _purge(settings: Settings, *, now: datetime, dry_run: bool,
+                 clock_override: bool) -> PurgeReport:
+    services = Services.build(settings)
+    try:
+        await services.db.migrate()
+        return await run_purge(services.db, services.storage,
+                               actor=Actor("admin", f"cli:{_operator()}"), now=now,
+                               policy=policy_from_settings(settings), dry_run=dry_run,
+                               clock_override=clock_override)
+    finally:
+        await services.db.close()
+
+
+def retention_purge(args: argparse.Namespace) -> int:
+    """`shouzhen retention purge [--dry-run] [--now ISO]`: an admin tool (it needs the
+    server's database and data directory, as `audit verify` does)."""
+    settings = _settings(args)
+    real_now = datetime.now(UTC)
+    now = real_now
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            print(f"shouzhen: --now {args.now!r} is not an ISO 8601 instant", file=sys.stderr)
+            return 2
+        if now.tzinfo is None:
+            print("shouzhen: --now needs an offset (e.g. +08:00): a date without one is "
+                  "ambiguous by a day", file=sys.stderr)
+            return 2
+        if not args.dry_run and now > real_now + timedelta(minutes=5) \
+                and not args.allow_future_now:
+            # Purging "as of" a future date would destroy records before the law allows.
+            print("shouzhen: --now lies in the future; that is for --dry-run (or "
+                  "--allow-future-now on a copy of the data)", file=sys.stderr)
+            return 2
+    for raised in policy_from_settings(settings).raised_to_minimum:
+        print(f"shouzhen: the configured {raised.value} period is below the legal minimum; "
+              "the minimum applies", file=sys.stderr)
+    report = asyncio.run(_purge(settings, now=now, dry_run=args.dry_run,
+                                clock_override=bool(args.now)))
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        verb = "would purge" if report.dry_run else "purged"
+        for item in report.purged:
+            entry = item.artefact.entry
+            print(f"{verb}\t{item.artefact.consult_id}\t{entry.path}\t"
+                  f"{entry.retention_class.value}\texpired {item.decision.expires_at.isoformat()}")
+        for item in report.held:
+            print(f"held\t{item.artefact.consult_id}\t{item.artefact.entry.path}\t"
+                  f"legal hold (expired {item.decision.expires_at.isoformat()})")
+        for item, error in report.failed:
+            print(f"FAILED\t{item.artefact.consult_id}\t{item.artefact.entry.path}\t{error}",
+                  file=sys.stderr)
+        for consult_id, problem in report.unreadable:
+            print(f"SKIPPED\t{consult_id}\t{problem}", file=sys.stderr)
+        print(f"{len(report.purged)} {verb}, {len(report.held)} held, {len(report.kept)} kept "
+              f"(rule applied as of {now.isoformat()})")
+    return 1 if report.failed or report.unreadable else 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="shouzhen", description=__doc__)
     root.add_argument("--data-dir", help="data directory (default: $SHOUZHEN_DATA_DIR or ./data)")
@@ -202,6 +274,20 @@ def parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     audit_commands.add_parser("verify", help="verify the whole hash chain").set_defaults(
         run=audit_verify)
+    retention = commands.add_parser("retention", help="retention tools")
+    retention_commands = retention.add_subparsers(dest="retention_command", required=True)
+    purge = retention_commands.add_parser(
+        "purge", help="delete sealed artefacts whose retention ended and that no legal hold "
+        "keeps; one audit entry per deletion")
+    purge.add_argument("--dry-run", action="store_true",
+                       help="list what would be purged (and what a hold keeps); change nothing")
+    purge.add_argument("--now", help="apply the rule as of this ISO 8601 instant with an "
+                       "offset, e.g. 2030-01-01T00:00:00+08:00 (tests, audits of the rule)")
+    purge.add_argument("--allow-future-now", action="store_true",
+                       help="let --now lie in the future for a real purge (tests and "
+                       "rehearsals on a copy of the data only); the entries say so")
+    purge.add_argument("--json", action="store_true", help="print the report as JSON")
+    purge.set_defaults(run=retention_purge)
     return root
 
 

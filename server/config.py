@@ -62,6 +62,12 @@ class Settings:
     event_retry_cap_seconds: float = 600.0
     event_poll_seconds: float = 1.0
     event_alert_after_hours: float = 4.0
+    forwarding: str = "passthrough"  # passthrough | transcoding (benchmark baseline only)
+    # Retention (server/retention_purge.py): years to keep process records (audio/video,
+    # chat) and medical records; recorder.retention.RetentionPolicy floors both at the legal
+    # minimums (3 and 15), so a smaller value here can never shorten what the law requires.
+    process_record_years: int = 3
+    medical_record_years: int = 15
 
     @property
     def base_url(self) -> str:
@@ -157,6 +163,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         "event_retry_cap_seconds": float(get("EVENT_RETRY_CAP_SECONDS", "600")),
         "event_poll_seconds": float(get("EVENT_POLL_SECONDS", "1")),
         "event_alert_after_hours": float(get("EVENT_ALERT_AFTER_HOURS", "4")),
+        "forwarding": get("FORWARDING", "passthrough"),
+        "process_record_years": int(get("PROCESS_RECORD_YEARS", "3")),
+        "medical_record_years": int(get("MEDICAL_RECORD_YEARS", "15")),
     }
     values.update(overrides)
     return Settings(**values)

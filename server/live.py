@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
+import av
 import socketio
 from aiohttp import web
 
 from media import forwarding
-from media.consult_media import ConsultMedia, MediaConfig, MediaEvent
+from media.consult_media import ConsultMedia, MediaConfig, MediaEvent, PacketSink
 from server.audit_log import Actor
 from server.chat import ChatLog
 from server.cluster import Cluster
+from server.consult_archive import ConsultArchivist, recordings_key
+from server.consult_recording import ConsultRecorder
 from server.node_registry import NodeLoad
+from server.photos import PhotoService
 from server.services import Services
+from server.still_tap import StillTap
 from signaling.namespace import ConsultNamespace, SignalingContext
 from signaling.payloads import MAX_SDP_CHARS
 
@@ -29,14 +34,20 @@ UNAUDITED_MEDIA_EVENTS = frozenset({"keyframe_requested"})
 
 class MediaEventAudit:
     """Turns media events (synchronous callbacks on the loop) into audit entries, written
-    in order by one task per node so a burst never blocks the media path."""
+    in order by one task per node so a burst never blocks the media path; a participant's
+    new peer also starts a new recording segment."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, recorders: dict[str, ConsultRecorder]) -> None:
         self.services = services
+        self.recorders = recorders
         self.queue: asyncio.Queue[MediaEvent] = asyncio.Queue(maxsize=10_000)
         self.task: asyncio.Task[None] | None = None
 
     def __call__(self, event: MediaEvent) -> None:
+        if event.kind == "peer_created" and int(event.detail.get("generation", 1)) > 1:
+            recorder = self.recorders.get(event.consult_id)
+            if recorder is not None:
+                recorder.new_segment(event.role, "reconnect")
         if event.kind in UNAUDITED_MEDIA_EVENTS:
             return
         try:
@@ -64,19 +75,60 @@ def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:
             for k, v in detail.items()}
 
 
-def attach_live_consults(app: web.Application, services: Services) -> ConsultNamespace:
+class FanoutSink:
+    """Hands each encoded packet to several sinks (still tap, recorder); one sink failing
+    never stops the others or the forwarding that called it."""
+
+    def __init__(self, consult_id: str, sinks: list[PacketSink]) -> None:
+        self.consult_id = consult_id
+        self.sinks = sinks
+
+    def on_packet(self, role: str, kind: Literal["audio", "video"], codec: str,
+                  packet: av.Packet) -> None:
+        for sink in self.sinks:
+            try:
+                sink.on_packet(role, kind, codec, packet)
+            except Exception:
+                log.exception("a packet sink failed", extra={"consult_id": self.consult_id})
+
+
+def attach_live_consults(app: web.Application, services: Services,
+                         photos: PhotoService) -> ConsultNamespace:
     forwarding.install()  # fail at start-up, not at the first call, if aiortc moved
-    audit_media = MediaEventAudit(services)
-    config = MediaConfig(ice_servers=[dict(s) for s in services.settings.ice_servers])
+    chat = ChatLog(services.db, services.clock)
+    archivist = ConsultArchivist(services.db, services.storage, services.consults, chat)
+    recorders: dict[str, ConsultRecorder] = {}
+    audit_media = MediaEventAudit(services, recorders)
+    config = MediaConfig(ice_servers=[dict(s) for s in services.settings.ice_servers],
+                         forwarding=services.settings.forwarding)  # type: ignore[arg-type]
+    still_taps: dict[str, StillTap] = {}
 
     def media_for(consult_id: str) -> ConsultMedia:
-        return ConsultMedia(consult_id, config, sink=None, on_event=audit_media)
+        tap = still_taps.setdefault(consult_id, StillTap())
+        recorder = recorders.setdefault(consult_id, ConsultRecorder(
+            consult_id, archivist.recordings_directory(consult_id), recordings_key(consult_id),
+            services.db))
+        media = ConsultMedia(consult_id, config, sink=FanoutSink(consult_id, [tap, recorder]),
+                             on_event=audit_media)
+        recorder.request_keyframe = media.request_keyframe
+        return media
+
+    async def close_consult(consult_id: str) -> None:
+        """After the call: recordings finished and listed, then the archive sealed."""
+        recorder = recorders.pop(consult_id, None)
+        if recorder is not None:
+            await recorder.finish()
+        try:
+            await archivist.seal(consult_id)
+        except Exception:
+            log.exception("sealing failed; the consult stays ended, not archived",
+                          extra={"consult_id": consult_id})
 
     settings = services.settings
     namespace = ConsultNamespace(SignalingContext(
         settings=settings, clock=services.clock, consults=services.consults,
-        chat=ChatLog(services.db, services.clock), media_factory=media_for,
-        metrics=services.metrics))
+        chat=chat, media_factory=media_for, photos=photos, still_taps=still_taps,
+        close_consult=close_consult, metrics=services.metrics))
     cluster: Cluster | None = None
     manager: socketio.AsyncManager | None = None
     if settings.redis_url:
@@ -95,8 +147,18 @@ def attach_live_consults(app: web.Application, services: Services) -> ConsultNam
     sio.attach(app)
     app[NAMESPACE_KEY] = namespace
 
+    async def recover_recordings(app: web.Application) -> None:
+        recovered = await archivist.recover()
+        if recovered:
+            log.warning("recovered unfinished recordings", extra={"segments": len(recovered)})
+
+    app.on_startup.append(recover_recordings)
+
     async def close_live_consults(app: web.Application) -> None:
         await namespace.live.close_all()
+        await namespace.wait_for_background()
+        for recorder in list(recorders.values()):
+            await recorder.finish()
         if cluster is not None:
             await cluster.stop()
 

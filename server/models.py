@@ -181,3 +181,154 @@ class OutboxEventRow(Base):
     consult_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     created_at: Mapped[datetime]
+
+
+class EventDeliveryRow(Base):
+    """One outbox event on its way to one target (a webhook, the Redis Stream).
+
+    Never given up on: a failing delivery is retried with capped backoff for as long as it
+    takes, and flagged (`alerted_at`) once it is older than the alert threshold. A claim is a
+    lease (`claimed_by`, `lease_until`) so a node that dies mid-send hands the work on.
+    """
+
+    __tablename__ = "event_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("outbox_id", "target"),
+        sa.Index("ix_event_deliveries_order", "target", "consult_id", "outbox_id"),
+        # Only undelivered rows are ever looked for by due time: a partial index stays small.
+        sa.Index("ix_event_deliveries_due", "next_attempt_at",
+                 postgresql_where=sa.text("status <> 'delivered'"),
+                 sqlite_where=sa.text("status <> 'delivered'")),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.ForeignKey("outbox_events.id"))
+    consult_id: Mapped[str | None] = mapped_column(sa.String(36))  # for the per-consult order
+    target: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(16))  # pending | retrying | delivered
+    attempts: Mapped[int] = mapped_column(sa.Integer)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    alerted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AdverseEventRow(Base):
+    """An adverse event (负性事件 / 医疗安全不良事件) filed by staff against a consult."""
+
+    __tablename__ = "adverse_events"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    consult_id: Mapped[str] = mapped_column(sa.ForeignKey("consults.id"), index=True)
+    category: Mapped[str] = mapped_column(sa.String(40))
+    severity: Mapped[str] = mapped_column(sa.String(24))
+    description: Mapped[str] = mapped_column(sa.Text)
+    occurred_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    reported_by: Mapped[str] = mapped_column(sa.String(120))
+    reported_at: Mapped[datetime]
+
+
+class CaptureRequestRow(Base):
+    """The physician asked for a photo of a body site; fulfilled once, by one upload."""
+
+    __tablename__ = "capture_requests"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    consult_id: Mapped[str] = mapped_column(sa.ForeignKey("consults.id"), index=True)
+    body_site: Mapped[str] = mapped_column(sa.String(40))
+    laterality: Mapped[str | None] = mapped_column(sa.String(16))
+    view: Mapped[str] = mapped_column(sa.String(16))
+    retake_of: Mapped[str | None] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16))  # pending | fulfilled
+    requested_by: Mapped[str] = mapped_column(sa.String(120))
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    fulfilled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class PhotoRow(Base):
+    """A skin photo: part of the medical record (retained ≥15 years)."""
+
+    __tablename__ = "photos"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    consult_id: Mapped[str] = mapped_column(sa.ForeignKey("consults.id"), index=True)
+    request_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    source: Mapped[str] = mapped_column(sa.String(16))  # device | stream | upload
+    body_site: Mapped[str | None] = mapped_column(sa.String(40))
+    laterality: Mapped[str | None] = mapped_column(sa.String(16))
+    view: Mapped[str | None] = mapped_column(sa.String(16))
+    media_type: Mapped[str] = mapped_column(sa.String(32))
+    width: Mapped[int] = mapped_column(sa.Integer)
+    height: Mapped[int] = mapped_column(sa.Integer)
+    size_bytes: Mapped[int] = mapped_column(sa.Integer)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_key: Mapped[str] = mapped_column(sa.String(300))
+    thumbnail_key: Mapped[str] = mapped_column(sa.String(300))
+    quality: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    needs_retake: Mapped[bool] = mapped_column(sa.Boolean)
+    retention_class: Mapped[str] = mapped_column(sa.String(24))
+    captured_by: Mapped[str] = mapped_column(sa.String(120))
+    captured_at: Mapped[datetime]
+
+
+class RecordingSegmentRow(Base):
+    """One closed (or recovered) recording segment of one participant: a process record."""
+
+    __tablename__ = "recording_segments"
+    __table_args__ = (sa.UniqueConstraint("consult_id", "participant", "segment_index"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    consult_id: Mapped[str] = mapped_column(sa.ForeignKey("consults.id"), index=True)
+    participant: Mapped[str] = mapped_column(sa.String(16))
+    segment_index: Mapped[int] = mapped_column(sa.Integer)
+    storage_key: Mapped[str] = mapped_column(sa.String(300))
+    container: Mapped[str] = mapped_column(sa.String(16))  # webm | matroska
+    codecs: Mapped[list[Any]] = mapped_column(sa.JSON)
+    video_size: Mapped[str | None] = mapped_column(sa.String(16))  # "640x480"
+    started_at: Mapped[datetime]  # wall clock of the segment's time 0: syncs the two sides
+    duration_s: Mapped[float] = mapped_column(sa.Float)
+    video_frames: Mapped[int] = mapped_column(sa.Integer)
+    audio_frames: Mapped[int] = mapped_column(sa.Integer)
+    dropped: Mapped[int] = mapped_column(sa.Integer)
+    opened_because: Mapped[str] = mapped_column(sa.String(32))
+    closed_because: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16))  # finished | recovered
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    retention_class: Mapped[str] = mapped_column(sa.String(24))
+
+
+class ArchiveRow(Base):
+    """A sealed consult: the manifest's hash is also in the audit chain."""
+
+    __tablename__ = "archives"
+
+    consult_id: Mapped[str] = mapped_column(sa.ForeignKey("consults.id"), primary_key=True)
+    manifest_key: Mapped[str] = mapped_column(sa.String(300))
+    manifest_sha256: Mapped[str] = mapped_column(sa.String(64))
+    artefacts: Mapped[int] = mapped_column(sa.Integer)
+    sealed_at: Mapped[datetime]
+
+
+class LegalHoldRow(Base):
+    """While a hold is open, nothing of the consult may be purged."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    consult_id: Mapped[str] = mapped_column(sa.ForeignKey("consults.id"), index=True)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    set_by: Mapped[str] = mapped_column(sa.String(120))
+    set_at: Mapped[datetime]
+    cleared_by: Mapped[str | None] = mapped_column(sa.String(120))
+    cleared_at: Mapped[datetime | None] = mapped_column(nullable=True)

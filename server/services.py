@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from recorder.storage import LocalDirectoryStorage
 from server.clock import Clock
 from server.config import Settings
 from server.consults import ConsultService
@@ -22,6 +23,9 @@ class Services:
     physicians: PhysicianRegistry
     consults: ConsultService
     metrics: Metrics
+    # Recordings are written in place as they arrive, so this node needs a local directory;
+    # an object store would take the sealed files after the consult (same key layout).
+    storage: LocalDirectoryStorage
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -34,6 +38,7 @@ class Services:
                                     base_url=settings.base_url,
                                     default_window_minutes=settings.consult_window_minutes),
             metrics=Metrics(),
+            storage=LocalDirectoryStorage(settings.data_dir / "store"),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ class SignalingContext:
     media_factory: MediaFactory
     photos: PhotoService
     still_taps: dict[str, StillTap]
+    close_consult: Callable[[str], Coroutine[Any, Any, None]]  # finish recordings, seal
     metrics: Metrics | None = None
     cluster: Cluster | None = None  # set when several nodes share Redis
 
@@ -243,7 +245,10 @@ class ConsultNamespace(socketio.AsyncNamespace):
             live.cancel_timers()
             await live.close_media()
             self.live.forget(consult_id)
+            await self.emit("recording", {"status": "stopped"}, room=room)
         self.ctx.still_taps.pop(consult_id, None)
+        # Hashing recordings takes time: the guardian already has the outcome.
+        self._in_background(self.ctx.close_consult(consult_id))
         if self.ctx.cluster is not None:
             await self.ctx.cluster.release(consult_id)
         self._count_participants()
@@ -260,8 +265,11 @@ class ConsultNamespace(socketio.AsyncNamespace):
                                f"media starts once the guardian is admitted; the consult is "
                                f"{record.consult.state}")
         live = self.live.get(state.consult_id)
+        starting = live.media is None
         media = live.media_or_create(self.ctx.media_factory)
         answer = await media.answer(state.role, body.sdp)
+        if starting:  # recording is mandatory: both sides see it from the first media on
+            await self.emit("recording", {"status": "recording"}, room=live.room)
         await self._audit(state, "media.offer_answered", {"sdp_bytes": len(body.sdp)})
         return ok(sdp=answer, type="answer")
 
@@ -296,9 +304,7 @@ class ConsultNamespace(socketio.AsyncNamespace):
             "body_site": request.body_site, "laterality": request.laterality,
             "view": request.view, "label_zh": site.label_zh, "label_en": site.label_en,
             "expires_at": request.expires_at.isoformat()})
-        task = asyncio.create_task(self._stream_still(live, ticket.request))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._in_background(self._stream_still(live, ticket.request))
         return ok(request_id=request.id, expires_at=request.expires_at.isoformat())
 
     async def _stream_still(self, live: LiveConsult, request: CaptureRequestRow) -> None:
@@ -364,6 +370,15 @@ class ConsultNamespace(socketio.AsyncNamespace):
         return ok()
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def wait_for_background(self) -> None:
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def _state(self, sid: str, role: Role | None = None) -> SocketState:
         state = self.sockets.get(sid)

@@ -36,3 +36,10 @@ class Chat(StrictModel):
 class Presence(StrictModel):
     quality: Literal["good", "fair", "poor"]
     detail: dict[str, float | int | str | None] | None = None
+
+
+class CaptureRequest(StrictModel):
+    body_site: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{1,39}$")]
+    laterality: Literal["left", "right", "midline", "bilateral"] | None = None
+    view: Literal["overview", "close_up"] = "close_up"
+    retake_of: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None

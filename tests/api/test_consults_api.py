@@ -186,3 +186,15 @@ async def test_recording_notice_acceptance_is_recorded_once(api, booked_consult)
         accepted = (await session.scalars(sa.select(AuditEntryRow).where(
             AuditEntryRow.action == "consult.recording_notice_accepted"))).all()
     assert len(accepted) == 1
+
+
+async def test_a_malformed_consult_id_is_refused_and_the_refusal_still_recorded(
+        api, booked_consult):
+    booked = await booked_consult()
+    response = await api.client.get(f"/api/consults/{'x' * 60}/intake",
+                                    headers=api.bearer(booked["physician_token"]))
+    assert response.status == 403
+    async with api.services.db.reading() as session:
+        entry = (await session.scalars(sa.select(AuditEntryRow).where(
+            AuditEntryRow.action == "access.refused"))).one()
+    assert entry.consult_id is None and "x" * 60 in entry.details

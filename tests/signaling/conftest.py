@@ -85,3 +85,43 @@ async def consult_in_waiting_room(api, booked_consult, peers):
     joined = await guardian.call("join")
     assert joined["ok"], joined
     return booked, physician, guardian
+
+
+# The aiortc stand-ins for the two browsers, and the tap on their encoders/decoders, are
+# shared with the media tests (a fixture imported into a conftest is registered here too).
+from ..media.conftest import ClientPeer, codec_tap, wait_for  # noqa: E402, F401
+
+
+@pytest.fixture
+async def call_with_media(api, consult_in_waiting_room):
+    """A consult in call with both aiortc 'browsers' connected through the server's media
+    (signalled over Socket.IO exactly as the page does), gates closed."""
+    from server.live import NAMESPACE_KEY
+
+    booked, physician, guardian = consult_in_waiting_room
+    assert (await physician.call("admit"))["ok"]
+    assert (await physician.call("confirm_guardian_present"))["ok"]
+    clients = {"physician": ClientPeer("physician", size=(320, 240), rgb=(220, 30, 30)),
+               "guardian": ClientPeer("guardian", size=(320, 240), rgb=(30, 30, 220))}
+    sockets = {"physician": physician, "guardian": guardian}
+
+    async def negotiate(role: str) -> None:
+        ack = await sockets[role].call("offer", {"sdp": await clients[role].offer(),
+                                                 "type": "offer"})
+        assert ack["ok"], ack
+        await clients[role].accept(ack["sdp"])
+
+    await asyncio.gather(*(negotiate(role) for role in clients))
+    namespace = api.client.app[NAMESPACE_KEY]
+    media = namespace.live.find(booked["consult"]["id"]).media
+
+    def connected() -> bool:
+        roles = media.stats()["roles"]
+        return all(roles[r]["connection_state"] == "connected" for r in clients)
+
+    await wait_for(connected, 15, "both peers connected to the server")
+    try:
+        yield booked, sockets, clients, media, negotiate
+    finally:
+        for client in clients.values():
+            await client.close()

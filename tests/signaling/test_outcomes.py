@@ -124,7 +124,8 @@ async def test_a_guardian_gone_past_the_grace_period_ends_the_consult_as_aborted
     await guardian.client.eio.disconnect(abort=True)
     await asyncio.sleep(api.services.settings.reconnect_grace_seconds + 1.5)
     record = await api.services.consults.record(booked["consult"]["id"])
-    assert (record.consult.state, record.consult.outcome) == ("ended", "aborted")
+    assert record.consult.outcome == "aborted"
+    assert record.consult.state in ("ended", "archived")  # sealing follows the end
     assert record.outcome.data["follow_up"] == "reschedule"
     assert (await physician.wait_for("ended"))[0]["outcome"] == "aborted"
     events = dict(await outbox(api))
