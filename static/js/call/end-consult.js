@@ -1,0 +1,68 @@
+// Ending the consult (physician): the outcome dialog (#end-dialog, the form from
+// outcome-form.js), sent as `end`. The dialog stays open until the server accepts the
+// outcome; a refused payload (`invalid_payload`) is shown next to the fields it names.
+// The quick buttons in #outcome-slot open it with an outcome already chosen.
+import { OutcomeForm } from "./outcome-form.js";
+import { loadReferralReference } from "./referral-reference.js";
+import { el, showMessage } from "./text.js";
+
+const $ = (id) => document.getElementById(id);
+const EXPLAINED = new Set(["guardian_presence_required", "transition_not_allowed"]);
+const QUICK = ["completed", "referred", "aborted"];
+
+let form = null;
+let live = null;
+
+async function ensureForm() {
+  if (form) return form;
+  form = new OutcomeForm(await loadReferralReference());
+  $("end-form-slot").replaceChildren(form.node);
+  $("end-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  $("end-cancel").addEventListener("click", () => $("end-dialog").close());
+  return form;
+}
+
+async function send() {
+  showMessage($("end-error"), null);
+  if (!form.requireChoice()) return;
+  form.clearErrors();
+  const button = $("end-ok");
+  button.disabled = true;
+  try {
+    await live.end(form.value());
+    $("end-dialog").close();
+  } catch (error) {
+    if (error.code === "invalid_payload") form.showErrors(error.message);
+    else {
+      showMessage($("end-error"), EXPLAINED.has(error.code) ? `call.physician.end_error.${error.code}` : "call.error.action",
+        { code: error.code });
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Open the outcome dialog (optionally with `preset` chosen). */
+export async function endConsult(liveConsult, errorNode, preset = null) {
+  live = liveConsult;
+  showMessage(errorNode, null);
+  try {
+    await ensureForm();
+  } catch {
+    showMessage(errorNode, "call.end.reference_failed");
+    return;
+  }
+  if (preset) form.choose(preset);
+  showMessage($("end-error"), null);
+  $("end-dialog").showModal();
+}
+
+/** The three outcomes as buttons beside "End consult", each opening the dialog at its part. */
+export function installQuickOutcomes(liveConsult, errorNode) {
+  $("outcome-slot").replaceChildren(el("div", { class: "quick-outcomes" },
+    QUICK.map((outcome) => el("button", { type: "button", class: `quick-outcome quick-${outcome}`, dataset: { outcome },
+      text: `call.end.choice.${outcome}`, onclick: () => endConsult(liveConsult, errorNode, outcome) }))));
+}
