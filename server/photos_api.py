@@ -157,7 +157,7 @@ async def get_photo_dicom(request: web.Request) -> web.Response:
               tag="reference")
 async def body_sites(request: web.Request) -> web.Response:
     return json_response({"body_sites": [
-        {"code": site.code, "zh": site.name_zh, "en": site.name_en,
+        {"code": site.code, "zh": site.name_zh, "en": site.name_en, "region": site.region.value,
          "lateralities": sorted(side.value for side in site.lateralities)}
         for site in BODY_SITES.values()]})
 

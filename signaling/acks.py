@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from media.consult_media import ConsultClosed as MediaClosed
 from media.errors import InvalidCandidate, InvalidOffer, MediaError, NoPeerYet, UnsupportedCodecs
-from server.errors import ShouzhenError
+from server.errors import InvalidInput, ShouzhenError
 from server.validation import field_errors
 
 log = logging.getLogger("shouzhen.signaling")
@@ -29,18 +29,24 @@ MEDIA_CODES: list[tuple[type[MediaError], str]] = [
 class EventRefused(Exception):
     """A refusal decided in signaling itself (wrong role, rate limit, bad payload)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str,
+                 errors: list[dict[str, str]] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.errors = errors or []
 
 
 def ok(**result: Any) -> Ack:
     return {"ok": True, **result}
 
 
-def refused(code: str, message: str) -> Ack:
-    return {"ok": False, "error": {"code": code, "message": message}}
+def refused(code: str, message: str, errors: list[dict[str, str]] | None = None) -> Ack:
+    """`errors` lists each bad field ({field, message}), as the HTTP API's 422 does."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if errors:
+        error["errors"] = errors
+    return {"ok": False, "error": error}
 
 
 def parse(model: type[M], data: Any) -> M:
@@ -51,13 +57,16 @@ def parse(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        detail = "; ".join(f"{e.field}: {e.message}" for e in field_errors(error))
-        raise EventRefused("invalid_payload", detail) from None
+        fields = field_errors(error)
+        detail = "; ".join(f"{e.field}: {e.message}" for e in fields)
+        raise EventRefused("invalid_payload", detail, [e.to_dict() for e in fields]) from None
 
 
 def error_ack(error: BaseException) -> Ack:
     if isinstance(error, EventRefused):
-        return refused(error.code, error.message)
+        return refused(error.code, error.message, error.errors)
+    if isinstance(error, InvalidInput):
+        return refused(error.code, error.detail, [e.to_dict() for e in error.errors])
     if isinstance(error, ShouzhenError):
         return refused(error.code, error.detail)
     if isinstance(error, MediaError):

@@ -84,6 +84,7 @@ async def test_an_unknown_department_or_missing_fields_are_refused(api, call_in_
     bad = await physician.call("end", {"outcome": "referred",
                                        "referral": {**REFERRAL, "department": "cardiology"}})
     assert "unknown department" in bad["error"]["message"]
+    assert [e["field"] for e in bad["error"]["errors"]] == ["referred.referral"]
     missing = await physician.call("end", {"outcome": "completed"})
     assert "diagnosis" in missing["error"]["message"]
     emergency = await physician.call("end", {"outcome": "referred", "referral": {
