@@ -1,52 +1,14 @@
-// The staff API as the admin page uses it. The admin key is kept in sessionStorage only:
-// it leaves with the tab, and is never put in a URL.
+// The staff API as the admin page uses it (the admin key, see ../staff-api.js).
 
-const KEY_STORAGE = "shouzhen.adminKey";
-const TIMEOUT_MS = 20000;
+import { ApiError, keyStore, readJson, send } from "../staff-api.js";
 
-export class ApiError extends Error {
-  constructor(status, problem = {}) {
-    super(problem.detail || `HTTP ${status}`);
-    this.status = status;
-    this.code = problem.code || (status === 0 ? "network" : "http_error");
-    this.detail = problem.detail || (status === 0 ? "network" : `HTTP ${status}`);
-  }
-}
-
-export function adminKey() {
-  return sessionStorage.getItem(KEY_STORAGE) || "";
-}
-
-export function setAdminKey(key) {
-  if (key) sessionStorage.setItem(KEY_STORAGE, key);
-  else sessionStorage.removeItem(KEY_STORAGE);
-}
+export { ApiError };
+const store = keyStore("shouzhen.adminKey");
+export const adminKey = store.get;
+export const setAdminKey = store.set;
 
 export async function request(method, path) {
-  const key = adminKey();
-  if (!key) throw new ApiError(401, { code: "no_key" });
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
-  let response;
-  try {
-    response = await fetch(path, {
-      method, cache: "no-store", signal: controller.signal,
-      headers: { Authorization: `Bearer ${key}`, Accept: "application/json" },
-    });
-  } catch {
-    throw new ApiError(0);
-  } finally {
-    clearTimeout(timer);
-  }
-  const text = await response.text();
-  let body = {};
-  try {
-    body = text ? JSON.parse(text) : {};
-  } catch {
-    body = { detail: text.slice(0, 200) };
-  }
-  if (!response.ok) throw new ApiError(response.status, body);
-  return body;
+  return readJson(await send(adminKey(), method, path));
 }
 
 export const getReport = (from, to) =>

@@ -2,55 +2,20 @@
 // sessionStorage only and never put in a URL; recordings and the export are fetched with a
 // short-lived playback grant instead (a <video> element cannot send headers).
 
-const KEY_STORAGE = "shouzhen.auditorKey";
+import { ApiError, keyStore, readJson, send as sendWithKey } from "../staff-api.js";
+
+export { ApiError };
 const TIMEOUT_MS = 60000; // verification hashes every file of a consult
+const store = keyStore("shouzhen.auditorKey");
+export const auditorKey = store.get;
+export const setAuditorKey = store.set;
 
-export class ApiError extends Error {
-  constructor(status, problem = {}) {
-    super(problem.detail || `HTTP ${status}`);
-    this.status = status;
-    this.code = problem.code || (status === 0 ? "network" : "http_error");
-    this.detail = problem.detail || (status === 0 ? "network" : `HTTP ${status}`);
-  }
-}
-
-export function auditorKey() {
-  return sessionStorage.getItem(KEY_STORAGE) || "";
-}
-
-export function setAuditorKey(key) {
-  if (key) sessionStorage.setItem(KEY_STORAGE, key);
-  else sessionStorage.removeItem(KEY_STORAGE);
-}
-
-async function send(method, path, { accept = "application/json" } = {}) {
-  const key = auditorKey();
-  if (!key) throw new ApiError(401, { code: "no_key" });
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
-  try {
-    return await fetch(path, {
-      method, cache: "no-store", signal: controller.signal,
-      headers: { Authorization: `Bearer ${key}`, Accept: accept },
-    });
-  } catch {
-    throw new ApiError(0);
-  } finally {
-    clearTimeout(timer);
-  }
+function send(method, path, { accept = "application/json" } = {}) {
+  return sendWithKey(auditorKey(), method, path, { accept, timeoutMs: TIMEOUT_MS });
 }
 
 export async function request(method, path) {
-  const response = await send(method, path);
-  const text = await response.text();
-  let body = {};
-  try {
-    body = text ? JSON.parse(text) : {};
-  } catch {
-    body = { detail: text.slice(0, 200) };
-  }
-  if (!response.ok) throw new ApiError(response.status, body);
-  return body;
+  return readJson(await send(method, path));
 }
 
 /** An image the photo API serves (auditor keys accepted there) as an object URL. */
