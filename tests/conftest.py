@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import os
 import uuid
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import socketio
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -183,3 +185,54 @@ def booked_consult(api, whitelisted_physician):
         return booked
 
     return make
+
+
+# -- one participant's Socket.IO connection, for every test that drives the live consult ---
+
+
+class Peer:
+    """One participant's Socket.IO connection, recording every event it receives."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.token = token
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.received: dict[str, list[Any]] = defaultdict(list)
+        self._arrived = asyncio.Event()
+
+        @self.client.on("*", namespace="/consult")
+        async def any_event(event: str, data: Any = None) -> None:
+            self.received[event].append(data)
+            self._arrived.set()
+
+    async def connect(self) -> None:
+        await self.client.connect(self.url, namespaces=["/consult"], auth={"token": self.token},
+                                  transports=["websocket"], wait_timeout=5)
+
+    async def call(self, event: str, data: Any = None) -> dict[str, Any]:
+        ack: dict[str, Any] = await self.client.call(event, {} if data is None else data,
+                                                     namespace="/consult", timeout=10)
+        return ack
+
+    async def wait_for(self, event: str, count: int = 1, within: float = 5) -> list[Any]:
+        async def arrived() -> list[Any]:
+            while len(self.received[event]) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+            return self.received[event]
+
+        return await asyncio.wait_for(arrived(), within)
+
+    async def close(self) -> None:
+        if self.client.connected:
+            await self.client.disconnect()
+
+
+# -- outcome payloads shared by the signaling and events tests ------------------------------
+
+REFERRAL = {"reason": "needs_physical_examination", "urgency": "within_24h",
+            "department": "paediatric_dermatology", "instructions": "请携带既往用药",
+            "suggested_examinations": ["皮肤镜"]}
+PRESCRIPTION_ITEM = {"drug": "hydrocortisone butyrate cream", "strength": "0.1%",
+                     "dose": "thin layer", "route": "topical", "frequency": "twice daily",
+                     "duration_days": 7, "quantity": "1 tube (10 g)"}

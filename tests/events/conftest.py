@@ -8,13 +8,12 @@ import dataclasses
 import json
 import socket
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import socketio
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -33,7 +32,7 @@ from server.webhooks import (
     verify_signature,
 )
 
-from ..conftest import ELIGIBLE_PHYSICIAN, Api, booking_for
+from ..conftest import ELIGIBLE_PHYSICIAN, PRESCRIPTION_ITEM, REFERRAL, Api, booking_for
 
 SECRET = "webhook-secret-for-tests-0123456789"
 # Retries in tens of milliseconds instead of seconds to minutes: the policy, not the waiting,
@@ -42,12 +41,6 @@ FAST: dict[str, Any] = {"event_poll_seconds": 0.02, "event_retry_base_seconds": 
                         "event_retry_cap_seconds": 0.3, "event_timeout_seconds": 0.5,
                         "event_alert_after_hours": 1000.0}
 
-REFERRAL = {"reason": "needs_physical_examination", "urgency": "within_24h",
-            "department": "paediatric_dermatology", "instructions": "请携带既往用药",
-            "suggested_examinations": ["皮肤镜"]}
-PRESCRIPTION_ITEM = {"drug": "hydrocortisone butyrate cream", "strength": "0.1%",
-                     "dose": "thin layer", "route": "topical", "frequency": "twice daily",
-                     "duration_days": 7, "quantity": "1 tube (10 g)"}
 COMPLETED = {"outcome": "completed", "diagnosis": "特应性皮炎", "icd10": "L20.9",
              "advice": "保湿", "prescription": [PRESCRIPTION_ITEM]}
 REFERRED = {"outcome": "referred", "referral": REFERRAL}
@@ -278,33 +271,3 @@ def assert_in_consult_order(received: list[dict[str, Any]],
     assert seen == {k: v for k, v in written.items() if k in seen}
 
 
-class Peer:
-    """A participant's Socket.IO connection to the /consult namespace (as the page holds it),
-    keeping every event it receives."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url, self.token = url, token
-        self.client = socketio.AsyncClient(reconnection=False)
-        self.received: dict[str, list[Any]] = defaultdict(list)
-
-        @self.client.on("*", namespace="/consult")
-        async def any_event(event: str, data: Any = None) -> None:
-            self.received[event].append(data)
-
-    async def connect(self) -> None:
-        await self.client.connect(self.url, namespaces=["/consult"], auth={"token": self.token},
-                                  transports=["websocket"], wait_timeout=5)
-
-    async def call(self, event: str, data: Any = None) -> dict[str, Any]:
-        ack: dict[str, Any] = await self.client.call(event, {} if data is None else data,
-                                                     namespace="/consult", timeout=10)
-        return ack
-
-    async def wait_for(self, event: str, within: float = 5.0) -> list[Any]:
-        async def arrived() -> list[Any] | None:
-            return self.received[event] or None
-        return list(await eventually(arrived, within))
-
-    async def close(self) -> None:
-        if self.client.connected:
-            await self.client.disconnect()

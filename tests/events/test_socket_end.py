@@ -7,7 +7,8 @@ from __future__ import annotations
 from server import audit_log
 from server.models import OutcomeRow
 
-from .conftest import REFERRAL, Peer, assert_in_consult_order, book, make_physician, outbox_rows
+from ..conftest import Peer
+from .conftest import REFERRAL, assert_in_consult_order, book, make_physician, outbox_rows
 
 
 async def test_a_referral_ended_over_socketio_reaches_the_guardian_now_and_the_receiver_later(

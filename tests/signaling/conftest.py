@@ -4,55 +4,16 @@ tests already prove both databases)."""
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pytest
-import socketio
+
+from ..conftest import Peer
 
 
 @pytest.fixture
 async def database_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'shouzhen.sqlite3'}"
-
-
-class Peer:
-    """One participant's Socket.IO connection, recording every event it receives."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.url = url
-        self.token = token
-        self.client = socketio.AsyncClient(reconnection=False)
-        self.received: dict[str, list[Any]] = defaultdict(list)
-        self._arrived = asyncio.Event()
-
-        @self.client.on("*", namespace="/consult")
-        async def any_event(event: str, data: Any = None) -> None:
-            self.received[event].append(data)
-            self._arrived.set()
-
-    async def connect(self) -> None:
-        await self.client.connect(self.url, namespaces=["/consult"], auth={"token": self.token},
-                                  transports=["websocket"], wait_timeout=5)
-
-    async def call(self, event: str, data: Any = None) -> dict[str, Any]:
-        ack: dict[str, Any] = await self.client.call(event, {} if data is None else data,
-                                                     namespace="/consult", timeout=10)
-        return ack
-
-    async def wait_for(self, event: str, count: int = 1, within: float = 5) -> list[Any]:
-        async def arrived() -> list[Any]:
-            while len(self.received[event]) < count:
-                self._arrived.clear()
-                await self._arrived.wait()
-            return self.received[event]
-
-        return await asyncio.wait_for(arrived(), within)
-
-    async def close(self) -> None:
-        if self.client.connected:
-            await self.client.disconnect()
 
 
 @pytest.fixture

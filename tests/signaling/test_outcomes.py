@@ -9,12 +9,7 @@ import sqlalchemy as sa
 from server import audit_log
 from server.models import OutboxEventRow, OutcomeRow
 
-REFERRAL = {"reason": "needs_physical_examination", "urgency": "within_24h",
-            "department": "paediatric_dermatology", "instructions": "请携带既往用药",
-            "suggested_examinations": ["皮肤镜"]}
-PRESCRIPTION_ITEM = {"drug": "hydrocortisone butyrate cream", "strength": "0.1%",
-                     "dose": "thin layer", "route": "topical", "frequency": "twice daily",
-                     "duration_days": 7, "quantity": "1 tube (10 g)"}
+from ..conftest import PRESCRIPTION_ITEM, REFERRAL
 
 
 @pytest.fixture
