@@ -197,9 +197,8 @@ class ConsultService:
             return await load_record(session, consult_id)
 
     async def audit_access(self, actor: Actor, consult_id: str, what: str) -> None:
-        async with self.db.transaction() as session:
-            await audit_log.append(session, actor, "record.viewed", consult_id=consult_id,
-                                   details={"what": what})
+        """Every view of the medical record by anyone is itself traceable."""
+        await self.record_event(actor, consult_id, "record.viewed", {"what": what})
 
     async def cancel(self, actor: Actor, consult_id: str, reason: str,
                      trigger: ConsultTrigger = ConsultTrigger.CANCELLED) -> ConsultRecord:
