@@ -96,7 +96,7 @@ from media.errors import (
     UnsupportedCodecs,
 )
 from media.forwarders import Forwarder, create_forwarder
-from media.forwarding import ReceiverHooks, hook_sender, install, prepare_receiver
+from media.forwarding import ReceiverHooks, hook_sender, prepare_receiver, verify_aiortc
 from media.inbound import InboundStream
 from media.log import ConsultLog, consult_log
 from media.session_description import (
@@ -227,7 +227,7 @@ class ConsultMedia:
         self._sink = sink
         self._on_event = on_event
         self.log: ConsultLog = consult_log(__name__, consult_id)
-        install(self.log)  # raises ForwardingHookBroken before any browser is involved
+        verify_aiortc(self.log)  # raises ForwardingHookBroken before any browser is involved
         self._parties: dict[str, _Party] = {}
         self._join_order: list[str] = []
         self._video_codec: VideoCodecChoice | None = None

@@ -6,14 +6,17 @@ touch an aiortc name that starts with an underscore.
 
 What it does
 ------------
-* **Packets instead of decoded frames.** ``aiortc.rtcrtpreceiver.decoder_worker``
-  builds its decoder through the module-global ``get_decoder``. :func:`install`
-  replaces that global with a dispatcher: for a receiver registered through
-  :func:`prepare_receiver` it returns a :class:`PacketDecoder`, which turns each
-  jitter-buffer frame into an ``av.Packet`` (data, pts, time_base = 1/clock rate,
-  keyframe flag); for every other receiver in the process it returns aiortc's own
-  decoder. The replacement is process-wide, the behaviour is per receiver: other
-  aiortc users in the process (a still-capture helper, test clients) keep decoding.
+* **Packets instead of decoded frames, on the event loop.** aiortc's receiver
+  puts every frame its jitter buffer completes into a ``queue.Queue`` read by a
+  decoder thread, which posts each decoded frame back to the loop with
+  ``run_coroutine_threadsafe``. For a receiver registered through
+  :func:`prepare_receiver` that queue is replaced by a :class:`FrameHandOff`:
+  ``put`` wraps the frame into an ``av.Packet`` (data, pts, time_base = 1/clock
+  rate, keyframe flag) and puts it straight into the remote track's queue, on the
+  loop, in the same call. The decoder thread aiortc still starts waits idle until
+  the receiver stops. (The thread round trip per frame, two GIL hand-offs and a
+  self-pipe wake-up, was the largest single cost of a forwarded consult.) Other
+  aiortc receivers in the process are untouched and keep decoding.
   ``RTCRtpSender._next_encoded_frame`` already treats anything that is not an
   ``av.Frame`` as pre-encoded and only re-packetises it, so a remote track of a
   prepared receiver can be handed to a sender as is.
@@ -46,12 +49,12 @@ What it does not do
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import threading
 import time
 import types
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -132,24 +135,30 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         lambda: str(getattr(aiortc, "__version__", "")).startswith(SUPPORTED_AIORTC),
     ),
     Requirement(
-        "aiortc.rtcrtpreceiver.get_decoder",
-        "module global replaced so receivers can yield av.Packet",
-        lambda: callable(getattr(aiortc.rtcrtpreceiver, "get_decoder", None)),
-    ),
-    Requirement(
-        "aiortc.rtcrtpreceiver.decoder_worker reads get_decoder and calls .decode()",
-        "the replaced global only takes effect if the worker looks it up by name",
-        lambda: _uses(
-            getattr(aiortc.rtcrtpreceiver, "decoder_worker", None), "get_decoder", "decode"
-        ),
-    ),
-    Requirement(
-        "RTCRtpReceiver._RTCRtpReceiver__decoder_thread (set in receive())",
-        "identifies which receiver a decoder thread belongs to",
+        "RTCRtpReceiver._RTCRtpReceiver__decoder_queue (.put((codec, frame)) in "
+        "_handle_rtp_packet, .put(None) in __stop_decoder, handed to the thread by receive())",
+        "replaced per receiver by FrameHandOff so frames reach the track on the loop",
         lambda: (
-            _receiver_has("_RTCRtpReceiver__decoder_thread")
-            and _uses(RTCRtpReceiver.receive, "_RTCRtpReceiver__decoder_thread")
+            _receiver_has("_RTCRtpReceiver__decoder_queue")
+            and _uses(RTCRtpReceiver._handle_rtp_packet, "_RTCRtpReceiver__decoder_queue", "put")
+            and _uses(RTCRtpReceiver.receive, "_RTCRtpReceiver__decoder_queue", "_track", "_queue")
+            and _uses(
+                getattr(RTCRtpReceiver, "_RTCRtpReceiver__stop_decoder", None),
+                "_RTCRtpReceiver__decoder_queue",
+                "put",
+                "join",
+            )
         ),
+    ),
+    Requirement(
+        "aiortc.rtcrtpreceiver.decoder_worker takes its frames with input_q.get()",
+        "the idle decoder thread must block in FrameHandOff.get until the receiver stops",
+        lambda: _uses(getattr(aiortc.rtcrtpreceiver, "decoder_worker", None), "get"),
+    ),
+    Requirement(
+        "RemoteStreamTrack._queue (asyncio.Queue read by recv())",
+        "FrameHandOff puts the packets where the remote track's recv() reads them",
+        lambda: _remote_track_queue_ok(),
     ),
     Requirement(
         "RTCRtpReceiver._RTCRtpReceiver__jitter_buffer (.add(packet) in _handle_rtp_packet)",
@@ -238,6 +247,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
 )
 
 
+def _remote_track_queue_ok() -> bool:
+    try:
+        track = aiortc.rtcrtpreceiver.RemoteStreamTrack(kind="video")
+    except Exception:
+        return False
+    return isinstance(getattr(track, "_queue", None), asyncio.Queue) and _uses(
+        aiortc.rtcrtpreceiver.RemoteStreamTrack.recv, "_queue", "get"
+    )
+
+
 def _jitter_frame_ok() -> bool:
     try:
         frame = aiortc.jitterbuffer.JitterFrame(data=b"x", timestamp=1)
@@ -260,15 +279,11 @@ def check_hooks() -> list[str]:
     return problems
 
 
-# --------------------------------------------------------------------------- decoder swap
+# --------------------------------------------------------------------------- frames to packets
 
 
 class PacketDecoder:
-    """Stands in for aiortc's decoder: returns the encoded frame as an ``av.Packet``.
-
-    Runs on the receiver's decoder thread; it only wraps bytes, so that thread
-    stays nearly idle.
-    """
+    """Turns a jitter-buffer frame into an ``av.Packet``: wraps bytes, never decodes."""
 
     def __init__(self, mime_type: str, clock_rate: int) -> None:
         self.codec = codec_name(mime_type)
@@ -287,34 +302,51 @@ class PacketDecoder:
         return [packet]
 
 
-_lock = threading.Lock()
-_forwarding_receivers: weakref.WeakSet[RTCRtpReceiver] = weakref.WeakSet()
-_original_get_decoder: Callable[[Any], Any] | None = None
+class FrameHandOff:
+    """Stands in for a prepared receiver's decoder ``queue.Queue``.
 
-
-def _dispatching_get_decoder(codec: Any) -> Any:
-    """Replacement for ``aiortc.rtcrtpreceiver.get_decoder``.
-
-    Called on the receiver's decoder thread. ``receive()`` assigns
-    ``__decoder_thread`` before starting the thread and the worker only asks for
-    a decoder once a frame arrives, so the lookup cannot race the registration.
+    ``put((codec, frame))`` runs on the event loop inside ``_handle_rtp_packet``: the
+    frame becomes an ``av.Packet`` in the remote track's queue at once. ``put(None)``
+    (the receiver stopping) releases aiortc's decoder thread, which has been blocked
+    in :meth:`get` since ``receive()``; it then ends the track as it always does.
     """
-    current = threading.current_thread()
-    with _lock:
-        receivers = list(_forwarding_receivers)
-    for receiver in receivers:
-        # aiortc private: RTCRtpReceiver.__decoder_thread
-        if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is current:
-            return PacketDecoder(codec.mimeType, codec.clockRate)
-    assert _original_get_decoder is not None
-    return _original_get_decoder(codec)
+
+    def __init__(self, receiver: RTCRtpReceiver) -> None:
+        # The remote track only exists once setRemoteDescription ran: look it up per frame.
+        self._receiver = receiver
+        self._decoders: dict[str, PacketDecoder] = {}
+        self._stopped = threading.Event()
+        self.frames = 0
+
+    def put(self, item: tuple[Any, aiortc.jitterbuffer.JitterFrame] | None) -> None:
+        if item is None:
+            self._stopped.set()
+            return
+        codec, encoded_frame = item
+        decoder = self._decoders.get(codec.mimeType)
+        if decoder is None:
+            decoder = self._decoders[codec.mimeType] = PacketDecoder(
+                codec.mimeType, codec.clockRate
+            )
+        # aiortc private: RemoteStreamTrack._queue, read by the track's recv()
+        track_queue: asyncio.Queue[Any] = self._receiver._track._queue  # type: ignore[union-attr]
+        for packet in decoder.decode(encoded_frame):
+            self.frames += 1
+            track_queue.put_nowait(packet)
+
+    def get(self) -> None:
+        """What aiortc's decoder thread reads: nothing, until the receiver stops."""
+        self._stopped.wait()
 
 
-def install(log: Log | None = None) -> None:
-    """Check aiortc's internals and swap in the dispatching ``get_decoder``. Idempotent."""
-    global _original_get_decoder
-    if is_installed():
-        return  # checked when installed; not re-probed for every consult
+_verified = False
+
+
+def verify_aiortc(log: Log | None = None) -> None:
+    """Check aiortc's internals once per process; raise if anything the hook needs moved."""
+    global _verified
+    if _verified:
+        return
     problems = check_hooks()
     if problems:
         raise ForwardingHookBroken(
@@ -323,27 +355,14 @@ def install(log: Log | None = None) -> None:
             "the server would decode and re-encode every frame. Missing or changed:\n  - "
             + "\n  - ".join(problems)
         )
-    with _lock:
-        # aiortc private: module global rtcrtpreceiver.get_decoder, read by decoder_worker
-        current = aiortc.rtcrtpreceiver.get_decoder
-        if current is _dispatching_get_decoder:
-            return
-        _original_get_decoder = current
-        aiortc.rtcrtpreceiver.get_decoder = _dispatching_get_decoder
-    (log or logger).info("encoded-frame forwarding hook installed on aiortc %s", aiortc.__version__)
+    _verified = True
+    (log or logger).info("encoded-frame forwarding hook verified on aiortc %s", aiortc.__version__)
 
 
-def uninstall() -> None:
-    """Put aiortc's own ``get_decoder`` back (tests; a server keeps the hook for life)."""
-    global _original_get_decoder
-    with _lock:
-        if _original_get_decoder is not None:
-            aiortc.rtcrtpreceiver.get_decoder = _original_get_decoder  # type: ignore[assignment]
-            _original_get_decoder = None
-
-
-def is_installed() -> bool:
-    return getattr(aiortc.rtcrtpreceiver, "get_decoder", None) is _dispatching_get_decoder
+def forget_verification() -> None:
+    """Make the next :func:`verify_aiortc` check again (tests that break aiortc on purpose)."""
+    global _verified
+    _verified = False
 
 
 # --------------------------------------------------------------------------- receivers
@@ -481,11 +500,10 @@ def prepare_receiver(
     Call before the peer connection starts the receiver (i.e. right after
     ``addTransceiver``, before ``setRemoteDescription``).
     """
-    if not is_installed():
-        install()
+    verify_aiortc()
     hooks = ReceiverHooks(receiver, kind)
-    with _lock:
-        _forwarding_receivers.add(receiver)
+    # aiortc private: RTCRtpReceiver.__decoder_queue, and the remote track's queue
+    receiver._RTCRtpReceiver__decoder_queue = FrameHandOff(receiver)  # type: ignore[attr-defined]
 
     if kind == "audio" and low_latency_audio:
         # aiortc private: RTCRtpReceiver.__jitter_buffer (JitterBuffer(capacity=16, prefetch=4))
@@ -493,6 +511,13 @@ def prepare_receiver(
 
     hooks._wrap_send_rtcp()
     return hooks
+
+
+def hand_off_of(receiver: RTCRtpReceiver) -> FrameHandOff | None:
+    """The receiver's :class:`FrameHandOff` if it was prepared (for stats and tests)."""
+    # aiortc private: RTCRtpReceiver.__decoder_queue
+    hand_off = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None)
+    return hand_off if isinstance(hand_off, FrameHandOff) else None
 
 
 def jitter_buffer_of(receiver: RTCRtpReceiver) -> object:

@@ -94,7 +94,7 @@ class FanoutSink:
 
 def attach_live_consults(app: web.Application, services: Services,
                          photos: PhotoService) -> ConsultNamespace:
-    forwarding.install()  # fail at start-up, not at the first call, if aiortc moved
+    forwarding.verify_aiortc()  # fail at start-up, not at the first call, if aiortc moved
     chat = ChatLog(services.db, services.clock)
     archivist = ConsultArchivist(services.db, services.storage, services.consults, chat)
     recorders: dict[str, ConsultRecorder] = {}

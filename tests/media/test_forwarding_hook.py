@@ -22,7 +22,7 @@ from media.errors import ForwardingHookBroken
 # Every aiortc private name media/forwarding.py touches, checked here directly on the
 # installed aiortc (independently of forwarding.check_hooks, which could be wrong too).
 RECEIVER_INSTANCE_ATTRIBUTES = (
-    "_RTCRtpReceiver__decoder_thread",
+    "_RTCRtpReceiver__decoder_queue",
     "_RTCRtpReceiver__jitter_buffer",
     "_RTCRtpReceiver__rtcp_ssrc",
 )
@@ -41,11 +41,12 @@ def test_private_attributes_are_present_on_the_installed_aiortc():
     assert aiortc.__version__.startswith("1.16."), (
         f"media/forwarding.py was written against aiortc 1.16, found {aiortc.__version__}"
     )
-    assert callable(getattr(aiortc.rtcrtpreceiver, "get_decoder", None)), (
-        "aiortc.rtcrtpreceiver.get_decoder is gone: receivers cannot be switched to packets"
+    handler_names = RTCRtpReceiver._handle_rtp_packet.__code__.co_names
+    assert "_RTCRtpReceiver__decoder_queue" in handler_names, (
+        "_handle_rtp_packet no longer puts frames into __decoder_queue: FrameHandOff sees nothing"
     )
-    assert "get_decoder" in aiortc.rtcrtpreceiver.decoder_worker.__code__.co_names, (
-        "decoder_worker no longer looks up get_decoder by name: replacing it has no effect"
+    assert "get" in aiortc.rtcrtpreceiver.decoder_worker.__code__.co_names, (
+        "decoder_worker no longer blocks in input_q.get(): the idle decoder thread would spin"
     )
     receiver = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
     for name in RECEIVER_INSTANCE_ATTRIBUTES:
@@ -65,56 +66,64 @@ def test_private_attributes_are_present_on_the_installed_aiortc():
     [
         (RTCRtpReceiver, "_send_rtcp_pli", "_send_rtcp_pli"),
         (RTCRtpSender, "_handle_rtcp_packet", "_handle_rtcp_packet"),
-        (aiortc.rtcrtpreceiver, "get_decoder", "get_decoder"),
+        (aiortc.rtcrtpreceiver.RemoteStreamTrack, "recv", "RemoteStreamTrack._queue"),
         (aiortc, "__version__", "1.16"),
     ],
 )
-def test_install_fails_loudly_when_aiortc_moved(monkeypatch, owner, attribute, named):
-    forwarding.uninstall()
+def test_verification_fails_loudly_when_aiortc_moved(monkeypatch, owner, attribute, named):
+    forwarding.forget_verification()
     if attribute == "__version__":
         monkeypatch.setattr(owner, attribute, "1.17.0")
+    elif attribute == "recv":
+
+        async def recv_elsewhere(self):  # reads its frames from somewhere else
+            return await self._frames.get()
+
+        monkeypatch.setattr(owner, attribute, recv_elsewhere)
     else:
         monkeypatch.delattr(owner, attribute)
     try:
         with pytest.raises(ForwardingHookBroken, match=named) as caught:
-            forwarding.install()
+            forwarding.verify_aiortc()
         assert "media/forwarding.py" in str(caught.value)
     finally:
         monkeypatch.undo()
-        forwarding.install()
-
-
-def test_install_is_idempotent_and_uninstall_restores_aiortc():
-    forwarding.install()
-    forwarding.install()
-    assert forwarding.is_installed()
-    forwarding.uninstall()
-    assert aiortc.rtcrtpreceiver.get_decoder is aiortc.codecs.get_decoder
-    forwarding.install()
-    assert forwarding.is_installed()
+        forwarding.forget_verification()
+        forwarding.verify_aiortc()
 
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 
 
-async def test_only_prepared_receivers_get_the_packet_decoder():
-    forwarding.install()
+async def test_prepared_receiver_hands_frames_to_its_track_on_the_loop_thread():
     prepared = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
     plain = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
     forwarding.prepare_receiver(prepared, "video")
-    chosen = {}
+    # setRemoteDescription creates the remote track after the receiver was prepared
+    prepared._track = aiortc.rtcrtpreceiver.RemoteStreamTrack(kind="video")
+    assert forwarding.hand_off_of(plain) is None
+    hand_off = forwarding.hand_off_of(prepared)
+    assert hand_off is not None
 
-    def decoder_thread(name, receiver):
-        chosen[name] = aiortc.rtcrtpreceiver.get_decoder(VP8)
+    # What _handle_rtp_packet does with a completed frame: no thread is involved.
+    prepared._RTCRtpReceiver__decoder_queue.put((VP8, JitterFrame(b"\x10\x02\x00", 3000)))
+    packet = prepared.track._queue.get_nowait()
+    assert isinstance(packet, av.Packet) and bytes(packet) == b"\x10\x02\x00"
+    assert packet.pts == 3000 and packet.is_keyframe and hand_off.frames == 1
 
-    for name, receiver in (("prepared", prepared), ("plain", plain)):
-        thread = threading.Thread(target=decoder_thread, args=(name, receiver))
-        # receive() assigns the thread before starting it; do the same
-        receiver._RTCRtpReceiver__decoder_thread = thread
-        thread.start()
-        thread.join()
-    assert isinstance(chosen["prepared"], forwarding.PacketDecoder)
-    assert type(chosen["plain"]).__name__ == "Vp8Decoder"
+    # aiortc's decoder thread idles in get() until the receiver stops it with put(None).
+    worker = threading.Thread(
+        target=aiortc.rtcrtpreceiver.decoder_worker,
+        args=(asyncio.get_running_loop(), hand_off, prepared.track._queue, threading.Event()),
+    )
+    worker.start()
+    await asyncio.sleep(0.05)
+    assert worker.is_alive() and prepared.track._queue.empty()
+    prepared._RTCRtpReceiver__decoder_queue.put(None)
+    await asyncio.to_thread(worker.join, 5)
+    assert not worker.is_alive()
+    with pytest.raises(aiortc.MediaStreamError):  # the worker ended the track, as aiortc does
+        await asyncio.wait_for(prepared.track.recv(), 5)
 
 
 def test_packet_decoder_wraps_the_encoded_frame():
