@@ -35,7 +35,8 @@ Policies (the "why" is next to the code that holds each):
   dropped and counted for `write_error_retry_s`, then a new segment is tried.
 * Crash loss. What a SIGKILL can lose: the Matroska cluster being built
   (≤ `cluster_time_limit_ms`, 1 s), plus up to `writer_poll_s` (20 ms) not yet
-  taken from the queue, plus, while one track is silent (camera stopped),
+  taken from the queue (plus, on a busy node, the time the shared writer spends on
+  the other recordings in one round), plus, while one track is silent (camera stopped),
   what libavformat holds to interleave (≤ `max_interleave_delta_ms`, 0.5 s;
   for VP8 until the `video_silence_rollover_s` rollover, 1 s),
   plus, in a segment's first seconds only, packets held while waiting for the
@@ -48,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -55,7 +57,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import av
 
@@ -112,6 +114,7 @@ class RecordingSettings:
     expect_video: bool = True
     fsync_interval_s: float = 1.0
     # How often the writer looks at the queue; adds at most this to crash loss.
+    # Recordings with the same interval share one writer thread (see _SharedWriter).
     writer_poll_s: float = 0.02
     # libavformat's interleaver holds every other packet back while a VP8 track
     # has none queued (VP8 is exempt from max_interleave_delta): a stopped camera
@@ -163,12 +166,16 @@ class _PacketQueue:
     a thread per packet costs the loop a GIL hand-over (~60 µs measured). The
     writer polls every `writer_poll_s` and takes everything at once. A packet
     counts against the bounds until the writer is done with it, so the bounds
-    are what is really held in memory.
+    are what is really held in memory. Control items wake the writer at once
+    through `on_control`.
     """
 
-    def __init__(self, max_packets: int, max_bytes: int) -> None:
+    def __init__(
+        self, max_packets: int, max_bytes: int, on_control: Callable[[], None] | None = None
+    ) -> None:
         self._items: deque[_QueueItem] = deque()
         self._cond = threading.Condition()
+        self._on_control = on_control
         self._max_packets = max_packets
         self._max_bytes = max_bytes
         self._packets = 0
@@ -191,12 +198,11 @@ class _PacketQueue:
     def put_control(self, item: _NewSegment | _Stop) -> None:
         with self._cond:
             self._items.append(item)
-            self._cond.notify()
+        if self._on_control is not None:
+            self._on_control()
 
-    def take_all(self, wait: float) -> list[_QueueItem]:
+    def take_all(self) -> list[_QueueItem]:
         with self._cond:
-            if not self._items:
-                self._cond.wait(wait)
             items = list(self._items)
             self._items.clear()
             return items
@@ -210,6 +216,63 @@ class _PacketQueue:
         """(packets, bytes) queued or being written."""
         with self._cond:
             return self._packets, self._bytes
+
+
+class _SharedWriter:
+    """One thread that writes for every recording of this process with the same poll interval.
+
+    A thread per participant would wake `1 / writer_poll_s` times a second each, and
+    every wake-up takes the GIL from the event loop (a forced switch): at 50 wake-ups
+    per second per participant that was ~10 % of a 1:1 consult's CPU, growing with
+    the number of consults. One thread per process keeps the wake-ups constant.
+    A recording's writer code is unchanged; it just runs in turns.
+    """
+
+    _instances: ClassVar[dict[tuple[int, float], _SharedWriter]] = {}
+    _instances_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, poll_s: float) -> None:
+        self.poll_s = poll_s
+        self._cond = threading.Condition()
+        self._recordings: list[ParticipantRecording] = []
+        self._woken = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"recorder-writer-{poll_s:g}s", daemon=True
+        )
+        self._thread.start()
+
+    @classmethod
+    def for_interval(cls, poll_s: float) -> _SharedWriter:
+        # Keyed by pid too: a worker forked from a parent that recorded gets its own thread.
+        key = (os.getpid(), poll_s)
+        with cls._instances_lock:
+            writer = cls._instances.get(key)
+            if writer is None:
+                writer = cls._instances[key] = cls(poll_s)
+            return writer
+
+    def add(self, recording: ParticipantRecording) -> None:
+        with self._cond:
+            self._recordings.append(recording)
+            self._cond.notify()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._woken = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._woken:
+                    # Nothing to write for: sleep until a recording starts.
+                    self._cond.wait(self.poll_s if self._recordings else None)
+                self._woken = False
+                recordings = list(self._recordings)
+            finished = [r for r in recordings if not r._write_round()]
+            if finished:
+                with self._cond:
+                    self._recordings = [r for r in self._recordings if r not in finished]
 
 
 # --------------------------------------------------------------------------- writer state
@@ -338,10 +401,12 @@ class ParticipantRecording:
         self._on_segment_closed = on_segment_closed
         self._request_keyframe = request_keyframe
         self._metadata = dict(metadata or {})
-        self._queue = _PacketQueue(self.settings.queue_max_packets, self.settings.queue_max_bytes)
+        self._writer = _SharedWriter.for_interval(self.settings.writer_poll_s)
+        self._queue = _PacketQueue(
+            self.settings.queue_max_packets, self.settings.queue_max_bytes, self._writer.wake
+        )
         self._state: Literal["new", "running", "finishing", "finished"] = "new"
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._done: concurrent.futures.Future[list[SegmentSummary]] = concurrent.futures.Future()
         self._summary: RecordingSummary | None = None
         # Loop-side counters (event loop thread only).
@@ -371,17 +436,14 @@ class ParticipantRecording:
     # ----------------------------------------------------------------- loop side
 
     def start(self) -> None:
-        """Start the writer thread. Call from the event loop that will feed packets."""
+        """Start writing (on the shared writer). Call from the event loop that will feed packets."""
         if self._state != "new":
             raise RecordingError(f"recording already {self._state}")
         self._loop = asyncio.get_running_loop()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._next_index = next_segment_index(self.directory, self.participant)
         self._state = "running"
-        self._thread = threading.Thread(
-            target=self._writer_main, name=f"recorder-{self.participant}", daemon=True
-        )
-        self._thread.start()
+        self._writer.add(self)
 
     def add_packet(self, kind: MediaKind, codec: str, packet: av.Packet, arrival: float) -> bool:
         """Queue one encoded packet; True if queued, False if dropped (and counted).
@@ -597,28 +659,31 @@ class ParticipantRecording:
 
     # ----------------------------------------------------------------- writer thread
 
-    def _writer_main(self) -> None:
+    def _write_round(self) -> bool:
+        """Write what is queued; False once this recording is stopped (or its writer crashed)."""
         try:
-            while True:
-                for item in self._queue.take_all(self.settings.writer_poll_s):
-                    if isinstance(item, _QueuedPacket):
-                        try:
-                            self._route(item)
-                        finally:
-                            self._queue.done(item)
-                    elif isinstance(item, _NewSegment):
-                        self._close_current(item.reason)
-                    else:
-                        self._stop(item)
-                        return
-                self._sync_if_due()
-        except BaseException as exc:
+            for item in self._queue.take_all():
+                if isinstance(item, _QueuedPacket):
+                    try:
+                        self._route(item)
+                    finally:
+                        self._queue.done(item)
+                elif isinstance(item, _NewSegment):
+                    self._close_current(item.reason)
+                else:
+                    self._stop(item)
+                    return False
+            self._sync_if_due()
+            return True
+        except Exception as exc:
+            # One recording's bug must not stop the shared writer for the others.
             log.exception("recorder writer crashed participant=%s", self.participant)
             self._from_writer(
                 self._notify_error,
                 RecordingFailure(self.participant, None, None, f"writer crashed: {exc!r}"),
             )
             self._done.set_exception(exc)
+            return False
 
     def _new_segment(self, opened_because: str) -> _Segment:
         expected: set[MediaKind] = set()
@@ -877,5 +942,15 @@ class ParticipantRecording:
         for kind, gap in stop.overflow_gaps.items():
             self._current.tracks[kind].dropped_overflow += gap
         self._close_current("finished")
-        summaries = [future.result() for future in self._seals]
-        self._done.set_result(summaries)
+        seals = list(self._seals)
+        # Hashing can take seconds: the shared writer must not wait for it. The sealer
+        # runs its jobs in order, so this one ends after every seal.
+        collected = self._sealer.submit(lambda: [future.result() for future in seals])
+        collected.add_done_callback(self._finished_sealing)
+
+    def _finished_sealing(self, collected: concurrent.futures.Future[list[SegmentSummary]]) -> None:
+        error = collected.exception()
+        if error is not None:
+            self._done.set_exception(error)
+        else:
+            self._done.set_result(collected.result())
