@@ -63,6 +63,9 @@ class Settings:
     event_poll_seconds: float = 1.0
     event_alert_after_hours: float = 4.0
     forwarding: str = "passthrough"  # passthrough | transcoding (benchmark baseline only)
+    # uvloop | asyncio. uvloop's C datagram transport and loop cut a forwarded consult's
+    # CPU by ~15 % (bench/README.md); "asyncio" is the fallback if a platform lacks it.
+    event_loop: str = "uvloop"
     # Retention (server/retention_purge.py): years to keep process records (audio/video,
     # chat) and medical records; recorder.retention.RetentionPolicy floors both at the legal
     # minimums (3 and 15), so a smaller value here can never shorten what the law requires.
@@ -164,11 +167,21 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         "event_poll_seconds": float(get("EVENT_POLL_SECONDS", "1")),
         "event_alert_after_hours": float(get("EVENT_ALERT_AFTER_HOURS", "4")),
         "forwarding": get("FORWARDING", "passthrough"),
+        "event_loop": _event_loop(get("EVENT_LOOP", "uvloop")),
         "process_record_years": int(get("PROCESS_RECORD_YEARS", "3")),
         "medical_record_years": int(get("MEDICAL_RECORD_YEARS", "15")),
     }
     values.update(overrides)
     return Settings(**values)
+
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def _event_loop(value: str) -> str:
+    if value not in EVENT_LOOPS:
+        raise ValueError(f"{ENV_PREFIX}EVENT_LOOP: one of {', '.join(EVENT_LOOPS)}, not {value!r}")
+    return value
 
 
 def with_generated_secrets(settings: Settings) -> Settings:

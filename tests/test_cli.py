@@ -1,10 +1,15 @@
 """The command line as an operator uses it: demo, audit verify on a live and a tampered
 database (a real SQLite file, separate processes)."""
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
+
+import pytest
+
+from server.config import load_settings
 
 
 def shouzhen(data_dir, *args):
@@ -33,3 +38,29 @@ def test_a_second_demo_reuses_the_demo_physician(tmp_path):
     assert shouzhen(tmp_path, "demo").returncode == 0
     second = shouzhen(tmp_path, "demo")
     assert second.returncode == 0, second.stderr
+
+
+def serving_line(data_dir, port, **env):
+    """Start `shouzhen serve`, return its "serving" log record, then stop it (SIGTERM)."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), "serve",
+         "--port", str(port)], stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **env})
+    try:
+        for line in server.stderr:
+            if '"serving"' in line:
+                return json.loads(line)
+        raise AssertionError(f"the server exited ({server.wait()}) without serving")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_serve_runs_on_uvloop_unless_told_otherwise(tmp_path):
+    assert serving_line(tmp_path, 8124)["event_loop"] == "uvloop"
+    assert serving_line(tmp_path, 8124, SHOUZHEN_EVENT_LOOP="asyncio")["event_loop"] == "asyncio"
+
+
+def test_an_unknown_event_loop_is_refused_by_name():
+    with pytest.raises(ValueError, match="SHOUZHEN_EVENT_LOOP: one of uvloop, asyncio"):
+        load_settings({"SHOUZHEN_EVENT_LOOP": "trio"})
