@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import socketio
+import uvloop
 
 from bench import media_files
 from bench.client import Party, pair_figures
@@ -162,4 +163,6 @@ async def _main(conn: Connection) -> None:
 def child(conn: Connection, cpu: int | None) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
+    # The generator does the same per-packet aiortc work as the server: give it the same loop.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.run(_main(conn))

@@ -25,6 +25,13 @@ What it does
   clock to protect (the browser at the far end runs its own jitter buffer), so a
   prepared audio receiver gets :class:`ForwardingAudioBuffer`, which releases each
   packet as it arrives and drops only late duplicates/reordered packets.
+* **Lower video latency, bounded stalls.** aiortc's video ``JitterBuffer`` releases
+  a frame only when the first packet of the *next* frame arrives (+1 frame, ~33 ms)
+  and, when a lost packet is never repaired, holds everything behind it until 512
+  packets have piled up (seconds of frozen video). A prepared video receiver gets
+  :class:`ForwardingVideoBuffer`: a frame leaves as soon as its marker packet and
+  every packet before it are in; a hole that NACK/RTX has not filled within
+  ``GAP_TIMEOUT_S`` is skipped to the next frame start and a keyframe requested.
 * **RTCP feedback.** :func:`hook_sender` sees PLI and REMB arriving on a sender
   (aiortc maps PLI to an encoder flag and REMB to an encoder bitrate, both
   ignored for pre-encoded packets). :class:`ReceiverHooks` sends PLI and REMB
@@ -41,9 +48,11 @@ What it does not do
 * FIR never reaches :func:`hook_sender`: aiortc's ``RtpRouter.route_rtcp`` routes
   payload-specific feedback by ``media_ssrc``, which is 0 in a FIR (RFC 5104 puts
   the target SSRC in the FCI). Browsers ask for VP8/H.264 keyframes with PLI.
-* The video path still goes through aiortc's jitter buffer (+1 frame: a frame is
-  released when the next one starts) and re-packetisation; a lost packet that
-  NACK cannot recover stalls that stream until aiortc's buffer gives up.
+* Frames, not RTP packets, are forwarded: every packet still goes through aiortc's
+  receiver (SRTP, statistics, NACK, bandwidth estimate, depayloading) and is
+  re-packetised by aiortc's sender. Forwarding the RTP packets themselves (header
+  rewritten) would save the re-packetisation; see bench/README.md for where the
+  CPU goes.
 * REMB only: aiortc negotiates no transport-cc, so browsers fall back to REMB.
 """
 
@@ -166,6 +175,19 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         lambda: (
             _receiver_has("_RTCRtpReceiver__jitter_buffer")
             and _uses(RTCRtpReceiver._handle_rtp_packet, "_RTCRtpReceiver__jitter_buffer", "add")
+        ),
+    ),
+    Requirement(
+        "RTCRtpReceiver._RTCRtpReceiver__codecs (payload type -> RTCRtpCodecParameters)",
+        "ForwardingVideoBuffer names the codec of the frames it hands over",
+        lambda: _receiver_has("_RTCRtpReceiver__codecs")
+        and _uses(RTCRtpReceiver._handle_rtp_packet, "_RTCRtpReceiver__codecs"),
+    ),
+    Requirement(
+        "aiortc.rtcrtpreceiver.TimestampMapper().map(timestamp)",
+        "ForwardingVideoBuffer rebases RTP timestamps as aiortc does before its decoder queue",
+        lambda: callable(
+            getattr(getattr(aiortc.rtcrtpreceiver, "TimestampMapper", None), "map", None)
         ),
     ),
     Requirement(
@@ -322,7 +344,9 @@ class FrameHandOff:
         if item is None:
             self._stopped.set()
             return
-        codec, encoded_frame = item
+        self.put_frame(*item)
+
+    def put_frame(self, codec: Any, encoded_frame: aiortc.jitterbuffer.JitterFrame) -> None:
         decoder = self._decoders.get(codec.mimeType)
         if decoder is None:
             decoder = self._decoders[codec.mimeType] = PacketDecoder(
@@ -398,6 +422,139 @@ class ForwardingAudioBuffer:
 def _seq_newer(a: int, b: int) -> bool:
     """RTP sequence number ``a`` comes after ``b`` (16-bit wrap-around)."""
     return a != b and ((a - b) & 0xFFFF) < 0x8000
+
+
+class ForwardingVideoBuffer:
+    """Replaces aiortc's video ``JitterBuffer`` on a forwarding receiver.
+
+    Packets are kept by sequence number. A frame is the run of packets from the one
+    after the previous frame's marker up to the next marker; it is handed over as
+    soon as that run is complete, in order, with aiortc's depayloaded bytes joined
+    (what aiortc's own buffer would hand its decoder, one frame earlier). The stream
+    starts at its first packet if that packet begins a frame (VP8: start of partition
+    0; H.264: a NAL unit's start), else after the first marker: a frame whose
+    beginning was missed is never handed over.
+
+    A missing packet holds the frames behind it (a decoder must not skip a
+    reference) until it arrives (NACK/RTX), ``GAP_TIMEOUT_S`` passes, or
+    ``MAX_PACKETS`` are waiting; then the buffer skips to the first complete-able
+    frame start after the hole and asks for a keyframe (the ``pli_flag`` aiortc's
+    receiver acts on). Frames go to ``deliver(codec, frame)`` directly, so a hole
+    that fills releases every frame behind it at once; ``add`` never returns one.
+    """
+
+    GAP_TIMEOUT_S = 0.5
+    """Long enough for a NACK and its retransmission on a poor link (RTT up to ~400 ms),
+    short enough to recover long before aiortc's 512-packet overflow. A frame that is
+    merely still arriving (a large keyframe paced out over a slow link) is not a hole."""
+    MAX_PACKETS = 512
+
+    def __init__(
+        self,
+        deliver: Callable[[Any, aiortc.jitterbuffer.JitterFrame], None],
+        codec_for: Callable[[int], Any],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._deliver = deliver
+        self._codec_for = codec_for
+        self._clock = clock
+        self._packets: dict[int, aiortc.rtp.RtpPacket] = {}
+        self._next: int | None = None  # first sequence number of the next frame
+        self._newest = 0
+        self._hole_since: float | None = None
+        self._timestamps = aiortc.rtcrtpreceiver.TimestampMapper()
+        self.frames = 0
+        self.late_dropped = 0
+        self.holes_skipped = 0
+
+    def add(self, packet: aiortc.rtp.RtpPacket) -> tuple[bool, None]:
+        seq = packet.sequence_number
+        if self._next is None:
+            if self._starts_frame(packet):
+                self._next = self._newest = seq
+            else:
+                if packet.marker:
+                    self._next = self._newest = (seq + 1) & 0xFFFF
+                return False, None
+        if seq != self._next and not _seq_newer(seq, self._next):
+            self.late_dropped += 1  # already released or skipped
+            return False, None
+        self._packets[seq] = packet
+        if _seq_newer(seq, self._newest):
+            self._newest = seq
+        missing = self._release()
+        if missing is None or not _seq_newer(self._newest, missing):
+            # Everything released, or only the newest frame is still arriving.
+            self._hole_since = None
+            if len(self._packets) < self.MAX_PACKETS:
+                return False, None
+        now = self._clock()
+        if self._hole_since is None:
+            self._hole_since = now
+        if now - self._hole_since < self.GAP_TIMEOUT_S and len(self._packets) < self.MAX_PACKETS:
+            return False, None
+        self._skip_hole()
+        return True, None
+
+    def _starts_frame(self, packet: aiortc.rtp.RtpPacket) -> bool:
+        codec = self._codec_for(packet.payload_type)
+        name = codec_name(codec.mimeType) if codec is not None else ""
+        payload = packet.payload
+        if name == "vp8":
+            # VP8 payload descriptor (RFC 7741): S bit set, partition index 0.
+            return bool(payload) and payload[0] & 0x17 == 0x10
+        if name == "h264":
+            # aiortc's depayloader starts a NAL unit with a start code, not a fragment.
+            return bool(getattr(packet, "_data", b"").startswith(b"\x00\x00\x00\x01"))
+        return False
+
+    def _release(self) -> int | None:
+        """Hand over every complete frame at the head; the first missing sequence number
+        (None if nothing is waiting)."""
+        packets = self._packets
+        while packets and self._next is not None:
+            run: list[aiortc.rtp.RtpPacket] = []
+            seq = self._next
+            while seq in packets:
+                packet = packets[seq]
+                run.append(packet)
+                if packet.marker:
+                    break
+                seq = (seq + 1) & 0xFFFF
+            else:
+                return seq  # a hole, or the frame's last packet is still on its way
+            for packet in run:
+                del packets[packet.sequence_number]
+            self._next = (seq + 1) & 0xFFFF
+            self._hole_since = None
+            last = run[-1]
+            codec = self._codec_for(last.payload_type)
+            if codec is None:
+                continue
+            # aiortc private: RtpPacket._data, the depayloaded bytes
+            data = b"".join(getattr(p, "_data", b"") for p in run)
+            timestamp = self._timestamps.map(last.timestamp)
+            self.frames += 1
+            self._deliver(codec, aiortc.jitterbuffer.JitterFrame(data=data, timestamp=timestamp))
+        return None
+
+    def _skip_hole(self) -> None:
+        """Drop the frames the hole broke; resume at the first frame start after it."""
+        self.holes_skipped += 1
+        start = self._next
+        assert start is not None
+        ordered = sorted(self._packets, key=lambda s: (s - start) & 0xFFFF)
+        resume = next(((s + 1) & 0xFFFF for s in ordered if self._packets[s].marker), None)
+        if resume is None:  # no frame ended after the hole: restart at the next marker
+            self._packets.clear()
+            self._next = None
+        else:
+            for seq in ordered:
+                if (seq - start) & 0xFFFF < (resume - start) & 0xFFFF:
+                    del self._packets[seq]
+            self._next = resume
+        self._hole_since = None
+        self._release()
 
 
 class ReceiverHooks:
@@ -503,11 +660,18 @@ def prepare_receiver(
     verify_aiortc()
     hooks = ReceiverHooks(receiver, kind)
     # aiortc private: RTCRtpReceiver.__decoder_queue, and the remote track's queue
-    receiver._RTCRtpReceiver__decoder_queue = FrameHandOff(receiver)  # type: ignore[attr-defined]
+    hand_off = FrameHandOff(receiver)
+    receiver._RTCRtpReceiver__decoder_queue = hand_off  # type: ignore[attr-defined]
 
     if kind == "audio" and low_latency_audio:
         # aiortc private: RTCRtpReceiver.__jitter_buffer (JitterBuffer(capacity=16, prefetch=4))
         receiver._RTCRtpReceiver__jitter_buffer = ForwardingAudioBuffer()  # type: ignore[attr-defined]
+    elif kind == "video":
+        # aiortc private: RTCRtpReceiver.__codecs (payload type -> codec, filled by receive())
+        codecs: dict[int, Any] = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+        receiver._RTCRtpReceiver__jitter_buffer = ForwardingVideoBuffer(  # type: ignore[attr-defined]
+            hand_off.put_frame, codecs.get
+        )
 
     hooks._wrap_send_rtcp()
     return hooks

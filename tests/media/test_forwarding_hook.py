@@ -225,3 +225,90 @@ async def test_sender_hook_reports_pli_and_remb_and_keeps_aiortcs_handling():
     assert seen == ["pli", 400_000]
     assert sender._RTCRtpSender__force_keyframe  # aiortc's own handling still ran
     await asyncio.sleep(0)
+
+
+class VideoBufferHarness:
+    """A ForwardingVideoBuffer with a hand-set clock and the frames it handed over."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.frames: list[tuple[bytes, int]] = []
+        self.buffer = forwarding.ForwardingVideoBuffer(
+            lambda codec, frame: self.frames.append((frame.data, frame.timestamp)),
+            {96: VP8}.get,
+            clock=lambda: self.now,
+        )
+
+    def add(self, seq: int, timestamp: int, data: bytes, marker: bool = False) -> bool:
+        packet = rtp(seq & 0xFFFF, timestamp & 0xFFFFFFFF, data)
+        packet.marker = int(marker)
+        return self.buffer.add(packet)[0]
+
+
+def test_video_buffer_releases_a_frame_at_its_marker_not_one_frame_later():
+    h = VideoBufferHarness()
+    h.add(9, 0, b"tail of a frame joined mid-way", marker=True)  # no beginning: not released
+    assert h.frames == []
+    h.add(10, 3000, b"a")
+    h.add(12, 3000, b"c", marker=True)  # out of order
+    assert h.frames == []
+    h.add(11, 3000, b"b")
+    assert h.frames == [(b"abc", 0)]  # complete: out at once, no next frame needed
+    h.add(13, 6000, b"d", marker=True)
+    assert h.frames[-1] == (b"d", 3000)
+    assert h.buffer.frames == 2
+
+
+def test_video_buffer_holds_frames_behind_a_hole_until_the_retransmission_fills_it():
+    h = VideoBufferHarness()
+    h.add(0, 0, b"", marker=True)
+    h.add(1, 3000, b"k1", marker=True)
+    h.add(3, 6000, b"p2", marker=True)  # 2 is lost: p2 may reference it
+    h.add(4, 9000, b"p3", marker=True)
+    assert [f[0] for f in h.frames] == [b"k1"]
+    h.now += 0.2
+    assert not h.add(2, 4500, b"p1", marker=True)  # the NACKed packet arrives
+    assert [f[0] for f in h.frames] == [b"k1", b"p1", b"p2", b"p3"]
+    assert h.add(2, 4500, b"p1", marker=True) is False and h.buffer.late_dropped == 1
+
+
+def test_video_buffer_skips_an_unrepaired_hole_and_asks_for_a_keyframe():
+    h = VideoBufferHarness()
+    h.add(65533, 0, b"", marker=True)
+    h.add(65534, 3000, b"k", marker=True)
+    h.add(0, 6000, b"x", marker=True)  # 65535 never comes (and the numbers wrap)
+    assert not h.add(1, 9000, b"y", marker=True)
+    h.now += forwarding.ForwardingVideoBuffer.GAP_TIMEOUT_S + 0.01
+    assert h.add(3, 12000, b"z1")  # pli_flag: the hole was given up
+    # Resumed after the first frame that ended beyond the hole; what is complete is out.
+    assert [f[0] for f in h.frames] == [b"k", b"y"]
+    h.add(2, 12000, b"z0")
+    h.add(4, 12000, b"z2", marker=True)
+    assert [f[0] for f in h.frames] == [b"k", b"y", b"z0z1z2"]
+    assert h.buffer.holes_skipped == 1
+    assert not h.add(65535, 4500, b"too late", marker=True)
+    assert h.buffer.late_dropped == 1
+
+
+def test_a_frame_still_arriving_slowly_is_not_a_hole():
+    h = VideoBufferHarness()
+    h.add(0, 0, b"", marker=True)
+    for seq in range(1, 40):  # a large keyframe paced out over a slow link
+        h.now += 0.05
+        assert not h.add(seq, 3000, b"k")
+    h.add(40, 3000, b"!", marker=True)
+    assert h.frames == [(b"k" * 39 + b"!", 0)] and h.buffer.holes_skipped == 0
+
+
+def test_video_buffer_timestamps_start_at_zero_and_survive_the_32_bit_wrap():
+    h = VideoBufferHarness()
+    h.add(0, 0xFFFFF000, b"", marker=True)
+    h.add(1, 0xFFFFFA00, b"a", marker=True)
+    h.add(2, 0x00000200, b"b", marker=True)
+    assert [f[1] for f in h.frames] == [0, 0x800]
+
+
+async def test_prepared_video_receiver_uses_the_forwarding_video_buffer():
+    receiver = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
+    forwarding.prepare_receiver(receiver, "video")
+    assert isinstance(forwarding.jitter_buffer_of(receiver), forwarding.ForwardingVideoBuffer)
