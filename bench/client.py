@@ -103,12 +103,14 @@ class PacketTrack(MediaStreamTrack):
             elif now - target > 1.0:  # fell far behind (overload): do not burst
                 self.start = now - self.n * self.interval
         if self.kind == "video":
-            if self.keyframe_wanted and self.pos % len(self.clip) != 0 \
-                    and now - self.last_keyframe_jump > 0.5:
+            if self.pos % len(self.clip) == 0:
+                self.keyframe_wanted = False  # this frame is a keyframe anyway
+            elif self.keyframe_wanted and now - self.last_keyframe_jump > 0.5:
+                # A request inside the 0.5 s stays pending (an encoder defers, never forgets).
                 self.pos = 0
                 self.last_keyframe_jump = now
                 self.keyframe_jumps += 1
-            self.keyframe_wanted = False
+                self.keyframe_wanted = False
             data = self.clip[self.pos % len(self.clip)][0]
         else:
             data = self.clip[self.pos % len(self.clip)]
