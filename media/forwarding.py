@@ -40,7 +40,7 @@ What it does
   downstream leg can take.
 
 Every aiortc private name used here is listed in :data:`REQUIREMENTS`;
-:func:`check_hooks` verifies each on the installed aiortc and :func:`install`
+:func:`check_hooks` verifies each on the installed aiortc and :func:`verify_aiortc`
 raises :class:`~media.errors.ForwardingHookBroken` if anything moved.
 
 What it does not do
