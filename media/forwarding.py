@@ -574,6 +574,15 @@ class ReceiverHooks:
         self.rembs_sent = 0
         self._send_rtcp_unhooked: Callable[[Any], Awaitable[None]] = receiver._send_rtcp
 
+    def buffer_counters(self) -> dict[str, int]:
+        """What the receiver's forwarding buffer threw away: packets that came too late
+        (after their frame was released or skipped) and holes given up on."""
+        buffer = jitter_buffer_of(self.receiver)
+        return {
+            "late_packets": int(getattr(buffer, "late_dropped", 0)),
+            "holes_skipped": int(getattr(buffer, "holes_skipped", 0)),
+        }
+
     def media_ssrcs(self) -> list[int]:
         """SSRCs the browser is sending media on (RTX repair streams left out)."""
         sources = self.receiver.getSynchronizationSources()

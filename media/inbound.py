@@ -44,6 +44,10 @@ class InboundStats:
     remb_cap: int | None = None
     subscribers: int = 0
     last_pts: int | None = None
+    # Thrown away by the receiver's buffer (media.forwarding), over every peer of the party:
+    # a weak link shows up here as holes that NACK did not repair in time.
+    late_packets: int = 0
+    holes_skipped: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -81,12 +85,14 @@ class InboundStream:
         self._leg_rembs: dict[int, tuple[int, float]] = {}
         self._last_remb_sent: tuple[int, float] | None = None
         self._stats = InboundStats(kind=kind, codec=None, attached=False)
+        self._earlier_buffer_counts: dict[str, int] = {}
 
     # -- source ---------------------------------------------------------------
 
     def attach(self, track: MediaStreamTrack, hooks: ReceiverHooks, codec: str) -> None:
         """Read from a (new) remote track of the party; a reconnect is a new source."""
         self._stop_reader()
+        self._fold_buffer_counters()
         self._hooks = hooks
         self._codec = codec
         self._stats.codec = codec
@@ -99,6 +105,7 @@ class InboundStream:
     def detach(self) -> None:
         """The party's peer is gone; subscribers stay bound and idle until it returns."""
         self._stop_reader()
+        self._fold_buffer_counters()
         self._hooks = None
         self._stats.attached = False
         if self._pending_pli is not None:
@@ -248,7 +255,21 @@ class InboundStream:
         if not task.cancelled() and task.exception() is not None:
             self.log.warning("RTCP feedback toward %s failed: %r", self.role, task.exception())
 
+    def _buffer_counters(self) -> dict[str, int]:
+        return self._hooks.buffer_counters() if self._hooks is not None else {}
+
+    def _fold_buffer_counters(self) -> None:
+        """The peer is going: keep what its buffer counted."""
+        for name, value in self._buffer_counters().items():
+            self._earlier_buffer_counts[name] = self._earlier_buffer_counts.get(name, 0) + value
+
     def stats(self) -> InboundStats:
+        current = self._buffer_counters()
+        earlier = self._earlier_buffer_counts
+        self._stats.late_packets = earlier.get("late_packets", 0) + current.get("late_packets", 0)
+        self._stats.holes_skipped = earlier.get("holes_skipped", 0) + current.get(
+            "holes_skipped", 0
+        )
         return self._stats
 
     async def close(self) -> None:

@@ -312,3 +312,16 @@ async def test_prepared_video_receiver_uses_the_forwarding_video_buffer():
     receiver = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
     forwarding.prepare_receiver(receiver, "video")
     assert isinstance(forwarding.jitter_buffer_of(receiver), forwarding.ForwardingVideoBuffer)
+
+
+async def test_receiver_hooks_report_what_the_forwarding_buffer_threw_away():
+    receiver = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
+    hooks = forwarding.prepare_receiver(receiver, "video")
+    receiver._RTCRtpReceiver__codecs[96] = VP8  # what receive() fills in
+    receiver._track = aiortc.rtcrtpreceiver.RemoteStreamTrack(kind="video")
+    buffer = forwarding.jitter_buffer_of(receiver)
+    for seq in (1, 1):  # a duplicate: the second copy is late
+        packet = rtp(seq, 3000, b"\x10\x00")
+        packet.payload, packet.marker = b"\x10\x00", 1
+        buffer.add(packet)
+    assert hooks.buffer_counters() == {"late_packets": 1, "holes_skipped": 0}

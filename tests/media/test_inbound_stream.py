@@ -21,6 +21,10 @@ class FakeHooks:
         self.plis = 0
         self.rembs: list[int] = []
         self.cap: int | None = None
+        self.counters = {"late_packets": 0, "holes_skipped": 0}
+
+    def buffer_counters(self) -> dict[str, int]:
+        return dict(self.counters)
 
     async def send_pli(self) -> int:
         self.plis += 1
@@ -130,3 +134,17 @@ async def test_no_requests_without_a_peer():
     audio.request_keyframe("x")
     assert audio.stats().plis_sent == 0
     await audio.close()
+
+
+async def test_buffer_counters_add_up_over_the_partys_reconnects():
+    stream = InboundStream("guardian", "video", LOG)
+    first, second = FakeHooks(), FakeHooks()
+    first.counters = {"late_packets": 2, "holes_skipped": 1}
+    stream.attach(FakeTrack(), first, "vp8")
+    assert (stream.stats().late_packets, stream.stats().holes_skipped) == (2, 1)
+    stream.detach()  # the phone dropped off Wi-Fi: its peer's buffer is gone
+    first.counters = {"late_packets": 99, "holes_skipped": 99}  # not read again
+    second.counters = {"late_packets": 1, "holes_skipped": 0}
+    stream.attach(FakeTrack(), second, "vp8")
+    assert (stream.stats().late_packets, stream.stats().holes_skipped) == (3, 1)
+    await stream.close()
