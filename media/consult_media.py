@@ -366,7 +366,16 @@ class ConsultMedia:
                 await self._close_peer(party, reason="consult_closed")
             for stream in party.inbound.values():
                 await stream.close()
-        self.log.info("consult media closed")
+        # What each party's link lost, for whoever looks into a poor call afterwards.
+        received = {
+            role: {
+                kind: {"frames": s.frames, "late_packets": s.late_packets,
+                       "holes_skipped": s.holes_skipped}
+                for kind, s in ((k, v.stats()) for k, v in party.inbound.items())
+            }
+            for role, party in self._parties.items()
+        }
+        self.log.info("consult media closed", extra={"received": received})
 
     # -- peers ----------------------------------------------------------------------
 

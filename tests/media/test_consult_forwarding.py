@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from media.bitstream import is_keyframe
@@ -80,7 +82,7 @@ async def test_both_parties_see_and_hear_each_other(
 
 
 async def test_sink_gets_every_packet_that_is_forwarded(
-    make_consult, make_client, connected, wait, settled
+    make_consult, make_client, connected, wait, settled, caplog
 ):
     consult = make_consult()
     physician = make_client("physician")
@@ -113,6 +115,16 @@ async def test_sink_gets_every_packet_that_is_forwarded(
     assert {(e.role, e.detail["media"]) for e in track_started} == {
         (r, k) for r in ("physician", "guardian") for k in ("audio", "video")
     }
+    # Closing logs what each party's link delivered and lost, kept past the consult.
+    with caplog.at_level(logging.INFO, logger="media.consult_media"):
+        await consult.media.close()
+    (closed,) = [r for r in caplog.records if "consult media closed" in r.getMessage()]
+    assert closed.consult == "c-test"
+    for role in ("physician", "guardian"):
+        for kind in ("audio", "video"):
+            figures = closed.received[role][kind]
+            assert figures["frames"] == roles[role]["received"][kind] > 0
+            assert figures["holes_skipped"] == 0 and figures["late_packets"] >= 0
 
 
 async def test_transcoding_relay_reencodes(make_consult, make_client, connected, codec_tap, wait):
