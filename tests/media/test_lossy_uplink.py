@@ -41,16 +41,26 @@ class UplinkLoss:
         transport._send_rtp = send_rtp
 
 
+async def physician_on_a_lossy_uplink(
+    make_consult: Any, make_client: Any, connected: Any, wait: Any, *, repairable: bool
+) -> tuple[Any, Any, UplinkLoss]:
+    """A call whose physician loses a video packet 1.5 s in: (consult, physician, loss)."""
+    consult = make_consult()
+    physician = make_client("physician")
+    clients = {"physician": physician, "guardian": make_client("guardian")}
+    await connected(consult, clients, start=("physician",))
+    # After the answer: BUNDLE gives the transceivers their final transport.
+    loss = UplinkLoss(physician, drop_after=45, repairable=repairable)
+    await wait(lambda: loss.dropped_seq is not None, 10, "the packet to drop")
+    return consult, physician, loss
+
+
 async def test_a_lost_packet_that_nack_repairs_costs_no_frame(
     make_consult, make_client, connected, codec_tap, wait, settled
 ):
-    consult = make_consult()
-    physician = make_client("physician")
-    guardian = make_client("guardian")
-    await connected(consult, {"physician": physician, "guardian": guardian}, start=("physician",))
-    # After the answer: BUNDLE gives the transceivers their final transport.
-    loss = UplinkLoss(physician, drop_after=45, repairable=True)
-    await wait(lambda: loss.dropped_seq is not None, 10, "the packet to drop")
+    consult, physician, _ = await physician_on_a_lossy_uplink(
+        make_consult, make_client, connected, wait, repairable=True
+    )
     await wait(lambda: len(codec_tap.decoded["vp8"]) >= 90, 10, "video after the loss")
     physician.video.stop()
     await settled(lambda: len(consult.sink.of("physician", "video")))
@@ -64,12 +74,9 @@ async def test_a_lost_packet_that_nack_repairs_costs_no_frame(
 async def test_an_unrepaired_loss_is_skipped_within_a_second_and_a_keyframe_asked_for(
     make_consult, make_client, connected, codec_tap, wait
 ):
-    consult = make_consult()
-    physician = make_client("physician")
-    guardian = make_client("guardian")
-    await connected(consult, {"physician": physician, "guardian": guardian}, start=("physician",))
-    loss = UplinkLoss(physician, drop_after=45, repairable=False)
-    await wait(lambda: loss.dropped_seq is not None, 10, "the packet to drop")
+    consult, _, loss = await physician_on_a_lossy_uplink(
+        make_consult, make_client, connected, wait, repairable=False
+    )
     keyframes_before = keyframes(codec_tap.encoded["vp8"])
     at_loss = len(codec_tap.decoded["vp8"])
 
