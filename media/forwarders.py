@@ -107,6 +107,8 @@ class Forwarder(ABC):
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
         self._stats = ForwarderStats(kind=kind, strategy=self.strategy, started=False)
+        self._source: int | None = None
+        self._need_keyframe = kind == "video"
 
     # -- wiring ---------------------------------------------------------------
 
@@ -158,9 +160,36 @@ class Forwarder(ABC):
 
     # -- for subclasses ---------------------------------------------------------
 
-    @abstractmethod
     def push(self, frame: EncodedFrame) -> None:
-        """A frame arrived from the inbound stream (called on the event loop)."""
+        """A frame arrived from the inbound stream (called on the event loop).
+
+        Frames before the sender reads are dropped; video waits for a keyframe after a
+        start or a source change (one lost inter-frame corrupts the picture)."""
+        if self._closed:
+            return
+        stats = self._stats
+        stats.pushed += 1
+        if not stats.started:
+            stats.dropped_before_start += 1
+            return
+        if frame.source != self._source:
+            self._new_source(frame)
+            self._source = frame.source
+        if self._need_keyframe:
+            if not frame.keyframe:
+                stats.dropped_awaiting_keyframe += 1
+                self._request_keyframe("awaiting_keyframe")
+                return
+            self._need_keyframe = False
+        self._enqueue(frame)
+
+    @abstractmethod
+    def _new_source(self, frame: EncodedFrame) -> None:
+        """The party reconnected (or the first frame came): ``frame`` is the new source's first."""
+
+    @abstractmethod
+    def _enqueue(self, frame: EncodedFrame) -> None:
+        """Queue a frame that passed the start and keyframe checks."""
 
     @abstractmethod
     async def next_item(self) -> av.Packet | Frame:
@@ -229,29 +258,14 @@ class PassthroughForwarder(Forwarder):
         self.queue_limit = queue_limit or default_limit
         self._queue: deque[tuple[EncodedFrame, int]] = deque()
         self._timeline: ContinuousTimeline | None = None
-        self._source: int | None = None
-        self._need_keyframe = kind == "video"
 
-    def push(self, frame: EncodedFrame) -> None:
-        if self._closed:
-            return
-        stats = self._stats
-        stats.pushed += 1
-        if not stats.started:
-            stats.dropped_before_start += 1
-            return
-        if frame.source != self._source:
-            if self._source is not None:
-                stats.source_changes += 1
-            self._source = frame.source
-            if self.kind == "video" and not frame.keyframe:
-                self._need_keyframe = True
-        if self._need_keyframe:
-            if not frame.keyframe:
-                stats.dropped_awaiting_keyframe += 1
-                self._request_keyframe("awaiting_keyframe")
-                return
-            self._need_keyframe = False
+    def _new_source(self, frame: EncodedFrame) -> None:
+        if self._source is not None:
+            self._stats.source_changes += 1
+        if self.kind == "video" and not frame.keyframe:
+            self._need_keyframe = True
+
+    def _enqueue(self, frame: EncodedFrame) -> None:
         if len(self._queue) >= self.queue_limit and not self._make_room(frame):
             return
 
@@ -336,28 +350,15 @@ class TranscodingRelay(Forwarder):
         self._decoded: deque[Frame] = deque()
         self._decoder: Any = None
         self._decoder_codec: str | None = None
-        self._source: int | None = None
-        self._need_keyframe = kind == "video"
         self._timeline: ContinuousTimeline | None = None
 
-    def push(self, frame: EncodedFrame) -> None:
-        if self._closed:
-            return
+    def _new_source(self, frame: EncodedFrame) -> None:
+        # A new encoder upstream: its stream starts at a keyframe, with a fresh decoder.
+        self._decoder = None
+        self._need_keyframe = self.kind == "video"
+
+    def _enqueue(self, frame: EncodedFrame) -> None:
         stats = self._stats
-        stats.pushed += 1
-        if not stats.started:
-            stats.dropped_before_start += 1
-            return
-        if frame.source != self._source:
-            self._source = frame.source
-            self._decoder = None
-            self._need_keyframe = self.kind == "video"
-        if self._need_keyframe:
-            if not frame.keyframe:
-                stats.dropped_awaiting_keyframe += 1
-                self._request_keyframe("awaiting_keyframe")
-                return
-            self._need_keyframe = False
         if len(self._encoded) >= self.QUEUE_LIMIT:
             stats.overflows += 1
             stats.dropped_overflow += len(self._encoded)
