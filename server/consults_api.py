@@ -79,13 +79,18 @@ async def list_consults(request: web.Request) -> web.Response:
 @routes.route("GET", "/api/consults/{consult_id}", summary="One consult, as the caller may see it",
               tag="consults", auth=("admin", "auditor", "physician", "guardian"), errors=(404,))
 async def get_consult(request: web.Request) -> web.Response:
+    return json_response(await _audited_view(request, "consult"))
+
+
+async def _audited_view(request: web.Request, what: str) -> dict[str, object]:
+    """The consult as the caller may see it; the read is in the audit log before it is sent."""
     s = services_of(request)
     consult_id = request.match_info["consult_id"]
     caller = await authorize(request, staff=STAFF, participants=PARTICIPANTS,
                              consult_id=consult_id)
     record = await s.consults.record(consult_id)
-    await s.consults.audit_access(caller.actor, consult_id, "consult")
-    return json_response(_view(record, caller.actor.role))
+    await s.consults.audit_access(caller.actor, consult_id, what)
+    return _view(record, caller.actor.role)
 
 
 @routes.route("POST", "/api/consults/{consult_id}/cancel", summary="Cancel before the call",
@@ -173,13 +178,7 @@ async def referral_reference(request: web.Request) -> web.Response:
 @routes.route("GET", "/api/consults/{consult_id}/intake", summary="The intake as submitted",
               tag="intake", auth=("admin", "auditor", "physician", "guardian"), errors=(404,))
 async def get_intake(request: web.Request) -> web.Response:
-    s = services_of(request)
-    consult_id = request.match_info["consult_id"]
-    caller = await authorize(request, staff=STAFF, participants=PARTICIPANTS,
-                             consult_id=consult_id)
-    record = await s.consults.record(consult_id)
-    await s.consults.audit_access(caller.actor, consult_id, "intake")
-    return json_response(_view(record, caller.actor.role)["intake"])
+    return json_response((await _audited_view(request, "intake"))["intake"])
 
 
 @routes.route("GET", "/api/consults/{consult_id}/growth",
