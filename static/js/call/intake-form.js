@@ -212,9 +212,24 @@ class Field {
   }
 }
 
-class Group {
+/** What Group and Rows share: an error line of their own above their parts. */
+class Composite {
+  showError(message) {
+    showMessage(this.error, message.key, message.vars);
+    this.node.classList.add("invalid");
+  }
+
+  clearErrors() {
+    showMessage(this.error, null);
+    this.node.classList.remove("invalid");
+    for (const part of this.children()) part.clearErrors();
+  }
+}
+
+class Group extends Composite {
   /** parts: [name, part] pairs (a part may be a plain node for layout). */
   constructor(parts, { legendKey, helpKey, optional = false, open = true, className = "", keyFields = null } = {}) {
+    super();
     this.parts = parts.filter(([, part]) => part && !(part instanceof Node));
     this.optional = optional; // JSON null/absent when nothing in it is filled…
     this.keyFields = keyFields; // …or, if given, when none of these is (others hold defaults)
@@ -265,15 +280,8 @@ class Group {
     return part ? part.target(path.slice(1)) : this;
   }
 
-  showError(message) {
-    showMessage(this.error, message.key, message.vars);
-    this.node.classList.add("invalid");
-  }
-
-  clearErrors() {
-    showMessage(this.error, null);
-    this.node.classList.remove("invalid");
-    for (const [, part] of this.parts) part.clearErrors();
+  children() {
+    return this.parts.map(([, part]) => part);
   }
 
   focus() {
@@ -281,9 +289,10 @@ class Group {
   }
 }
 
-class Rows {
+class Rows extends Composite {
   /** makeRow(index) → Group; a list in the JSON. */
   constructor(makeRow, { legendKey, helpKey, addKey, min = 0, start = 0 }) {
+    super();
     this.makeRow = makeRow;
     this.min = min;
     this.rows = [];
@@ -347,15 +356,8 @@ class Rows {
     return row ? row.target(path.slice(1)) : this;
   }
 
-  showError(message) {
-    showMessage(this.error, message.key, message.vars);
-    this.node.classList.add("invalid");
-  }
-
-  clearErrors() {
-    showMessage(this.error, null);
-    this.node.classList.remove("invalid");
-    for (const row of this.rows) row.clearErrors();
+  children() {
+    return this.rows;
   }
 
   focus() {
