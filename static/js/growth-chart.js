@@ -9,55 +9,46 @@
 //   renderGrowthChart(document.querySelector("#chart"), data, { lang: "zh" });
 //
 // options:
-//   lang    "zh" (default) | "en"   language of the built-in labels
-//   labels  object merged over the built-in labels for that language, so the
-//           page's string catalogue can supply its own wording (same keys as
-//           DEFAULT_LABELS.zh below; nested objects are merged key by key)
+//   lang    "zh" (default) | "en"   language of the labels (from strings.js, keys chart.*)
+//   labels  object merged over those labels (same shape as LABEL_KEYS below;
+//           nested objects are merged key by key)
 //   width, height  viewBox size in px; by default the container's width (so
 //           text is drawn at its nominal size) and a 0.72 aspect ratio.  The
 //           SVG scales with its container (width 100%); call again on resize
 //           if you want text re-laid out for the new width.
 // Returns the <svg> element (also placed in the container, replacing its content).
 
+import { STRINGS } from "./strings.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 const SCHEMA = "shouzhen.growth-chart.v1";
 
-export const DEFAULT_LABELS = {
-  zh: {
-    titles: {
-      lhfa: "身长/身高-年龄", wfa: "体重-年龄", bmifa: "BMI-年龄",
-      hcfa: "头围-年龄", wfl: "体重-身长", wfh: "体重-身高",
-    },
-    sex: { male: "男童", female: "女童" },
-    x: { month: "月龄（月）", year: "年龄（岁）", length: "身长（cm）", height: "身高（cm）" },
-    y: {
-      length_height: "身长/身高（cm）", weight: "体重（kg）",
-      bmi: "BMI（kg/m²）", head_circumference: "头围（cm）",
-    },
-    percentile: "P{p}",
-    target: "遗传靶身高",
-    implausible: "数值不合理，请复测",
-    point: "{date}，{age}：{value} {unit}",
-    z: "Z={z}，P{pct}",
+// The chart's words come from the one catalogue (strings.js), in the language asked for.
+const LABEL_KEYS = {
+  titles: {
+    lhfa: "chart.title.lhfa", wfa: "chart.title.wfa", bmifa: "chart.title.bmifa",
+    hcfa: "chart.title.hcfa", wfl: "chart.title.wfl", wfh: "chart.title.wfh",
   },
-  en: {
-    titles: {
-      lhfa: "Length/height-for-age", wfa: "Weight-for-age", bmifa: "BMI-for-age",
-      hcfa: "Head circumference-for-age", wfl: "Weight-for-length", wfh: "Weight-for-height",
-    },
-    sex: { male: "boys", female: "girls" },
-    x: { month: "Age (months)", year: "Age (years)", length: "Length (cm)", height: "Height (cm)" },
-    y: {
-      length_height: "Length/height (cm)", weight: "Weight (kg)",
-      bmi: "BMI (kg/m²)", head_circumference: "Head circumference (cm)",
-    },
-    percentile: "P{p}",
-    target: "Target height",
-    implausible: "implausible — please re-measure",
-    point: "{date}, {age}: {value} {unit}",
-    z: "z={z}, P{pct}",
+  sex: { male: "chart.sex.male", female: "chart.sex.female" },
+  x: { month: "chart.x.month", year: "chart.x.year", length: "chart.x.length", height: "chart.x.height" },
+  y: {
+    length_height: "chart.y.length_height", weight: "chart.y.weight",
+    bmi: "chart.y.bmi", head_circumference: "chart.y.head_circumference",
   },
+  percentile: "chart.percentile",
+  target: "call.growth.target",
+  implausible: "call.growth.remeasure_short",
+  point: "chart.point",
+  z: "chart.z",
 };
+
+function labelsFor(lang, keys = LABEL_KEYS) {
+  const out = {};
+  for (const [name, key] of Object.entries(keys)) {
+    out[name] = typeof key === "string" ? STRINGS[key][lang] : labelsFor(lang, key);
+  }
+  return out;
+}
 
 // Colours follow the WHO chart convention: median green, outer lines red.
 const CURVE_STYLE = {
@@ -117,7 +108,7 @@ export function renderGrowthChart(container, chartData, options = {}) {
     throw new Error(`renderGrowthChart: expected chart data with schema ${SCHEMA}`);
   }
   const lang = options.lang === "en" ? "en" : "zh";
-  const L = mergeLabels(DEFAULT_LABELS[lang], options.labels);
+  const L = mergeLabels(labelsFor(lang), options.labels);
   const d = chartData;
 
   const width = Math.round(options.width || Math.max(320, Math.min(960, container.clientWidth || 640)));

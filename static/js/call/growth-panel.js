@@ -3,7 +3,7 @@
 // height velocity, the mid-parental target height, and the WHO charts (one at a time,
 // chosen with tabs) drawn by growth-chart.js. A value the server calls implausible is
 // marked "re-measure" and is never read as a z-score.
-import { currentLang, t } from "../i18n.js";
+import { currentLang } from "../i18n.js";
 import { renderGrowthChart } from "../growth-chart.js";
 import { el } from "./text.js";
 
@@ -111,10 +111,8 @@ export class GrowthPanel {
     const data = this.report?.charts?.[this.chart];
     if (!data || !this.chartBox) return;
     const lang = currentLang();
-    // The chart's own labels, with the catalogue's word for a value to re-measure.
     renderGrowthChart(this.chartBox, data, {
-      lang, labels: { implausible: t("call.growth.remeasure_short") },
-      width: this.chartBox.clientWidth ? undefined : this.chartWidth,
+      lang, width: this.chartBox.clientWidth ? undefined : this.chartWidth,
     });
   }
 }
