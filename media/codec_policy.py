@@ -1,8 +1,8 @@
 """Which codecs a consult carries.
 
 Nothing is transcoded, so both legs of a consult must carry the same video codec
-(and for H.264 the same profile): the server's sender re-packetises exactly the
-bytes the other browser's encoder produced. VP8 is preferred (Chrome, Firefox,
+(and for H.264 the same profile and packetization mode): the server forwards the
+RTP payloads the other browser's encoder and packetiser produced. VP8 is preferred (Chrome, Firefox,
 Safari ≥ 12.1 / iOS ≥ 12.2); H.264 constrained baseline with packetization-mode 1
 is the fallback for an offer without VP8. The first leg answered fixes the
 consult's codec for the rest of the consult (the recorder writes one stream per

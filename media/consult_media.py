@@ -95,8 +95,15 @@ from media.errors import (
     NoPeerYet,
     UnsupportedCodecs,
 )
-from media.forwarders import Forwarder, create_forwarder
-from media.forwarding import ReceiverHooks, hook_sender, prepare_receiver, verify_aiortc
+from media.forwarders import Forwarder, PassthroughForwarder, create_forwarder
+from media.forwarding import (
+    ReceiverHooks,
+    RtpLeg,
+    forward_rtp,
+    hook_sender,
+    prepare_receiver,
+    verify_aiortc,
+)
 from media.inbound import InboundStream
 from media.log import ConsultLog, consult_log
 from media.session_description import (
@@ -175,6 +182,7 @@ class _Leg:
     transceiver: RTCRtpTransceiver
     forwarder: Forwarder
     hooks: ReceiverHooks
+    rtp: RtpLeg | None = None
     source_role: str | None = None
     attached_track: MediaStreamTrack | None = None
     drain: asyncio.Task[None] | None = None
@@ -336,8 +344,15 @@ class ConsultMedia:
                 fs = leg.forwarder.stats()
                 forwarded[leg.kind] += fs.forwarded
                 queue_depth[leg.kind] += fs.queue_depth
+                rtp = leg.rtp.counters.as_dict() if leg.rtp is not None else None
                 outbound.append(
-                    {"mid": leg.mid, "slot": leg.slot, "from": leg.source_role, **fs.as_dict()}
+                    {
+                        "mid": leg.mid,
+                        "slot": leg.slot,
+                        "from": leg.source_role,
+                        **fs.as_dict(),
+                        "rtp": rtp,
+                    }
                 )
             inbound = {k: s.stats().as_dict() for k, s in party.inbound.items()}
             roles[role] = {
@@ -369,8 +384,11 @@ class ConsultMedia:
         # What each party's link lost, for whoever looks into a poor call afterwards.
         received = {
             role: {
-                kind: {"frames": s.frames, "late_packets": s.late_packets,
-                       "holes_skipped": s.holes_skipped}
+                kind: {
+                    "frames": s.frames,
+                    "late_packets": s.late_packets,
+                    "holes_skipped": s.holes_skipped,
+                }
                 for kind, s in ((k, v.stats()) for k, v in party.inbound.items())
             }
             for role, party in self._parties.items()
@@ -489,7 +507,13 @@ class ConsultMedia:
             on_remb=forwarder.downstream_remb,
             log=log,
         )
-        return _Leg(kind=kind, slot=slot, transceiver=transceiver, forwarder=forwarder, hooks=hooks)
+        rtp = None
+        if isinstance(forwarder, PassthroughForwarder):
+            # The browser's RTP payloads go out as they came, under our header.
+            rtp = forward_rtp(transceiver.sender, forwarder.send_rtp(), log)
+        return _Leg(
+            kind=kind, slot=slot, transceiver=transceiver, forwarder=forwarder, hooks=hooks, rtp=rtp
+        )
 
     def _set_codec_preferences(
         self, transceiver: RTCRtpTransceiver, section: MediaSection, choice: VideoCodecChoice | None

@@ -7,6 +7,8 @@ from fractions import Fraction
 
 import av
 
+from media.rtp_writer import RtpPayloads
+
 
 @dataclass(frozen=True, slots=True)
 class EncodedFrame:
@@ -14,7 +16,8 @@ class EncodedFrame:
 
     ``pts`` is on the inbound stream's continuous timeline (it starts at 0 and never
     goes backwards, even when the party reconnects); ``source`` counts the party's
-    peer connections, so a consumer can tell a reconnect from a late packet.
+    peer connections, so a consumer can tell a reconnect from a late packet. ``rtp``
+    holds the RTP payloads the frame arrived in, for legs that forward packets.
     """
 
     kind: str
@@ -25,6 +28,14 @@ class EncodedFrame:
     keyframe: bool
     source: int
     arrival: float
+    rtp: RtpPayloads = ()
+
+    def rtp_payloads(self) -> RtpPayloads:
+        """The payloads to forward; an Opus frame is its own payload (RFC 7587), so an
+        audio frame that came without them is forwarded whole."""
+        if self.rtp or self.kind != "audio" or not self.data:
+            return self.rtp
+        return ((self.data, False),)
 
     def to_packet(self, pts: int | None = None) -> av.Packet:
         """A fresh ``av.Packet`` the caller owns (muxers rebase packets in place)."""

@@ -5,8 +5,10 @@ fed the :class:`~media.encoded_frame.EncodedFrame` objects of one inbound stream
 exposes :attr:`Forwarder.track`, the ``MediaStreamTrack`` the server's
 ``RTCRtpSender`` toward the other browser reads from.
 
-* :class:`PassthroughForwarder` (default) hands the encoded bytes on untouched;
-  aiortc's sender only re-packetises them.
+* :class:`PassthroughForwarder` (default) hands the encoded frames on untouched: in a
+  consult its frames' RTP payloads go out as they arrived, under the leg's own RTP
+  header (:func:`media.forwarding.forward_rtp`); read through its track, aiortc's
+  sender re-packetises them.
 * :class:`TranscodingRelay` decodes and lets aiortc re-encode, as aiortc's usual
   relay does. It exists as the benchmark baseline and is off by default.
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -30,6 +32,7 @@ from av.frame import Frame
 
 from media.encoded_frame import EncodedFrame
 from media.log import ConsultLog
+from media.rtp_writer import RtpPayloads
 from media.timeline import ContinuousTimeline
 
 
@@ -58,6 +61,7 @@ class ForwarderStats:
     keyframe_requests: int = 0
     downstream_keyframe_requests: int = 0
     source_changes: int = 0
+    dropped_without_rtp: int = 0
     last_pts: int | None = None
 
     def as_dict(self) -> dict[str, object]:
@@ -74,6 +78,11 @@ class ForwardedTrack(MediaStreamTrack):
 
     async def recv(self) -> av.Packet | Frame:
         if self.readyState != "live":
+            raise MediaStreamError
+        if self._forwarder.sends_rtp:
+            # The leg's packets go out through media.forwarding.RtpLeg; aiortc's own
+            # RTP loop keeps reading this track and must get nothing until the end.
+            await self._forwarder.wait_closed()
             raise MediaStreamError
         return await self._forwarder.next_item()
 
@@ -105,6 +114,8 @@ class Forwarder(ABC):
         self._upstream: Upstream | None = None
         self._on_overflow = on_overflow
         self._closed = False
+        self._closed_event = asyncio.Event()
+        self.sends_rtp = False
         self._waiter: asyncio.Future[None] | None = None
         self._stats = ForwarderStats(kind=kind, strategy=self.strategy, started=False)
         self._source: int | None = None
@@ -154,9 +165,13 @@ class Forwarder(ABC):
         if self._closed:
             return
         self._closed = True
+        self._closed_event.set()
         self.unbind()
         self._wake()
         self.track.stop()
+
+    async def wait_closed(self) -> None:
+        await self._closed_event.wait()
 
     # -- for subclasses ---------------------------------------------------------
 
@@ -309,14 +324,35 @@ class PassthroughForwarder(Forwarder):
             self._on_overflow(dropped)
         return keep_incoming
 
-    async def next_item(self) -> av.Packet:
+    async def next_frame(self) -> tuple[EncodedFrame, int]:
+        """The next frame toward the receiver, and its timestamp on the leg's timeline."""
         self._mark_started()
         while not self._queue:
             await self._wait()
         frame, pts = self._queue.popleft()
         self._stats.forwarded += 1
         self._stats.last_pts = pts
+        return frame, pts
+
+    async def next_item(self) -> av.Packet:
+        frame, pts = await self.next_frame()
         return frame.to_packet(pts)
+
+    def send_rtp(self) -> Callable[[], Awaitable[tuple[RtpPayloads, int]]]:
+        """Hand this leg to a packet sender (media.forwarding.RtpLeg): from now on the
+        track yields nothing and the returned coroutine function gives each frame's RTP
+        payloads as the party's browser sent them."""
+        self.sends_rtp = True
+        return self.next_rtp
+
+    async def next_rtp(self) -> tuple[RtpPayloads, int]:
+        frame, pts = await self.next_frame()
+        payloads = frame.rtp_payloads()
+        if not payloads and frame.data:
+            self._stats.dropped_without_rtp += 1
+            if self._stats.dropped_without_rtp == 1:
+                self.log.error("%s frame without RTP payloads cannot be forwarded", self.kind)
+        return payloads, pts
 
     def downstream_keyframe_request(self, reason: str) -> None:
         super().downstream_keyframe_request(reason)

@@ -32,6 +32,13 @@ What it does
   :class:`ForwardingVideoBuffer`: a frame leaves as soon as its marker packet and
   every packet before it are in; a hole that NACK/RTX has not filled within
   ``GAP_TIMEOUT_S`` is skipped to the next frame start and a keyframe requested.
+* **RTP packets out, not frames.** :func:`forward_rtp` makes a downstream sender's
+  leg an :class:`RtpLeg`: each forwarded frame goes out as the RTP payloads it
+  arrived in (the buffers above keep them, :class:`RtpJitterFrame`) under the leg's
+  own header (:mod:`media.rtp_writer`), on the sender's DTLS transport. aiortc's
+  sender keeps negotiating and running RTCP; its re-packetising RTP loop, which cost
+  a third of a forwarded consult, stays parked. NACKs are answered over RTX from the
+  leg's history, and the Sender Reports count what the leg sent.
 * **RTCP feedback.** :func:`hook_sender` sees PLI and REMB arriving on a sender
   (aiortc maps PLI to an encoder flag and REMB to an encoder bitrate, both
   ignored for pre-encoded packets). :class:`ReceiverHooks` sends PLI and REMB
@@ -48,11 +55,12 @@ What it does not do
 * FIR never reaches :func:`hook_sender`: aiortc's ``RtpRouter.route_rtcp`` routes
   payload-specific feedback by ``media_ssrc``, which is 0 in a FIR (RFC 5104 puts
   the target SSRC in the FCI). Browsers ask for VP8/H.264 keyframes with PLI.
-* Frames, not RTP packets, are forwarded: every packet still goes through aiortc's
-  receiver (SRTP, statistics, NACK, bandwidth estimate, depayloading) and is
-  re-packetised by aiortc's sender. Forwarding the RTP packets themselves (header
-  rewritten) would save the re-packetisation; see bench/README.md for where the
-  CPU goes.
+* Every packet still goes through aiortc's receiver (SRTP, statistics, NACK,
+  bandwidth estimate, depayloading: the recorder needs whole frames, and the legs
+  forward whole frames so a reconnect or an overflow always cuts at a frame). See
+  bench/README.md for where the CPU goes.
+* The transcoding baseline still reads its track through aiortc's sender, which
+  encodes and packetises as usual.
 * REMB only: aiortc negotiates no transport-cc, so browsers fall back to REMB.
 """
 
@@ -61,11 +69,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import random
 import threading
 import time
 import types
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any, cast
 
@@ -75,14 +84,25 @@ import aiortc.codecs.opus
 import aiortc.codecs.vpx
 import aiortc.jitterbuffer
 import aiortc.rtcdtlstransport
+import aiortc.rtcrtpparameters
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import aiortc.rtp
 import av
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import MediaStreamError, RTCRtpReceiver, RTCRtpSender
 
 from media.bitstream import is_keyframe
 from media.errors import ForwardingHookBroken
+from media.rtp_writer import (
+    ABS_SEND_TIME_URI,
+    MID_URI,
+    RtpPayloads,
+    RtpStreamLayout,
+    abs_send_time,
+    ntp_time,
+    rtp_packet,
+    rtx_payload,
+)
 
 logger = logging.getLogger(__name__)
 Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
@@ -180,8 +200,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement(
         "RTCRtpReceiver._RTCRtpReceiver__codecs (payload type -> RTCRtpCodecParameters)",
         "ForwardingVideoBuffer names the codec of the frames it hands over",
-        lambda: _receiver_has("_RTCRtpReceiver__codecs")
-        and _uses(RTCRtpReceiver._handle_rtp_packet, "_RTCRtpReceiver__codecs"),
+        lambda: (
+            _receiver_has("_RTCRtpReceiver__codecs")
+            and _uses(RTCRtpReceiver._handle_rtp_packet, "_RTCRtpReceiver__codecs")
+        ),
     ),
     Requirement(
         "aiortc.rtcrtpreceiver.TimestampMapper().map(timestamp)",
@@ -230,20 +252,33 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         lambda: _uses(RTCRtpSender.__init__, "_ssrc"),
     ),
     Requirement(
-        "RTCRtpSender._next_encoded_frame packs non-Frame data (encoder.pack)",
-        "pre-encoded packets are re-packetised, never re-encoded",
-        lambda: _uses(RTCRtpSender._next_encoded_frame, "pack"),
+        "RTCDtlsTransport._send_rtp(data) (coroutine: SRTP-protect and send)",
+        "RtpLeg sends the forwarded packets on the downstream sender's transport",
+        lambda: _is_coroutine_function(aiortc.rtcdtlstransport.RTCDtlsTransport, "_send_rtp"),
     ),
     Requirement(
-        "Vp8Encoder.pack / H264Encoder.pack / OpusEncoder.pack",
-        "the re-packetisers the sender uses for pre-encoded packets",
-        lambda: all(
-            callable(getattr(cls, "pack", None))
-            for cls in (
-                getattr(aiortc.codecs.vpx, "Vp8Encoder", None),
-                getattr(aiortc.codecs.h264, "H264Encoder", None),
-                getattr(aiortc.codecs.opus, "OpusEncoder", None),
-            )
+        "RTCRtpSender._run_rtcp reports _RTCRtpSender__ntp_timestamp / __rtp_timestamp / "
+        "__packet_count / __octet_count",
+        "RtpLeg keeps the Sender Reports of the stream it sends in step",
+        lambda: _uses(
+            RTCRtpSender._run_rtcp,
+            "_RTCRtpSender__ntp_timestamp",
+            "_RTCRtpSender__rtp_timestamp",
+            "_RTCRtpSender__packet_count",
+            "_RTCRtpSender__octet_count",
+        ),
+    ),
+    Requirement(
+        "RTCRtpSender._rtx_ssrc",
+        "the SSRC of the RTX stream RtpLeg answers NACKs on",
+        lambda: _uses(RTCRtpSender.__init__, "_rtx_ssrc"),
+    ),
+    Requirement(
+        "RTCRtpSender.send starts _run_rtp only (reads the track; never writes RTP otherwise)",
+        "RtpLeg parks aiortc's RTP loop on a silent track and sends the packets itself",
+        lambda: (
+            _uses(RTCRtpSender.send, "_run_rtp", "_run_rtcp")
+            and _uses(RTCRtpSender._run_rtp, "_next_encoded_frame")
         ),
     ),
     Requirement(
@@ -252,12 +287,15 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         lambda: _jitter_frame_ok(),
     ),
     Requirement(
-        "aiortc.rtp.RtcpPsfbPacket, RTCP_PSFB_PLI/FIR/APP, pack_remb_fci, unpack_remb_fci",
-        "building and reading PLI/REMB",
+        "aiortc.rtp.RtcpPsfbPacket, RtcpRtpfbPacket, RTCP_RTPFB_NACK, RTCP_PSFB_PLI/FIR/APP, "
+        "pack_remb_fci, unpack_remb_fci",
+        "building and reading PLI/REMB, reading NACK",
         lambda: all(
             hasattr(aiortc.rtp, n)
             for n in (
                 "RtcpPsfbPacket",
+                "RtcpRtpfbPacket",
+                "RTCP_RTPFB_NACK",
                 "RTCP_PSFB_PLI",
                 "RTCP_PSFB_FIR",
                 "RTCP_PSFB_APP",
@@ -304,6 +342,15 @@ def check_hooks() -> list[str]:
 # --------------------------------------------------------------------------- frames to packets
 
 
+class RtpJitterFrame(aiortc.jitterbuffer.JitterFrame):
+    """A jitter-buffer frame that also keeps the RTP payloads it was depayloaded from,
+    so a downstream leg can forward the packets instead of re-packetising the frame."""
+
+    def __init__(self, data: bytes, timestamp: int, rtp: RtpPayloads) -> None:
+        super().__init__(data=data, timestamp=timestamp)
+        self.rtp = rtp
+
+
 class PacketDecoder:
     """Turns a jitter-buffer frame into an ``av.Packet``: wraps bytes, never decodes."""
 
@@ -321,6 +368,8 @@ class PacketDecoder:
         packet.dts = encoded_frame.timestamp
         packet.time_base = self.time_base
         packet.is_keyframe = is_keyframe(self.codec, data)
+        # The RTP payloads ride along for the packet-forwarding legs (see RtpLeg).
+        packet.opaque = getattr(encoded_frame, "rtp", None)
         return [packet]
 
 
@@ -416,7 +465,8 @@ class ForwardingAudioBuffer:
         self._last_seq = seq
         # aiortc private: RtpPacket._data holds the depayloaded bytes
         data: bytes = getattr(packet, "_data", b"")
-        return False, aiortc.jitterbuffer.JitterFrame(data=data, timestamp=packet.timestamp)
+        rtp: RtpPayloads = ((packet.payload, bool(packet.marker)),) if packet.payload else ()
+        return False, RtpJitterFrame(data=data, timestamp=packet.timestamp, rtp=rtp)
 
 
 def _seq_newer(a: int, b: int) -> bool:
@@ -533,9 +583,10 @@ class ForwardingVideoBuffer:
                 continue
             # aiortc private: RtpPacket._data, the depayloaded bytes
             data = b"".join(getattr(p, "_data", b"") for p in run)
+            rtp = tuple((p.payload, bool(p.marker)) for p in run if p.payload)
             timestamp = self._timestamps.map(last.timestamp)
             self.frames += 1
-            self._deliver(codec, aiortc.jitterbuffer.JitterFrame(data=data, timestamp=timestamp))
+            self._deliver(codec, RtpJitterFrame(data=data, timestamp=timestamp, rtp=rtp))
         return None
 
     def _skip_hole(self) -> None:
@@ -748,3 +799,221 @@ def _safe(log: Log | None, callback: Callable[..., None], *args: object) -> None
         callback(*args)
     except Exception:
         (log or logger).exception("RTCP feedback callback failed")
+
+
+# ------------------------------------------------------------------- packet-forwarding senders
+
+NextFrame = Callable[[], Awaitable[tuple[RtpPayloads, int]]]
+"""Waits for a leg's next frame: its RTP payloads and its timestamp on the leg's timeline;
+raises ``MediaStreamError`` once the leg is closed."""
+
+
+@dataclass
+class RtpLegCounters:
+    frames: int = 0
+    packets: int = 0
+    octets: int = 0
+    retransmitted: int = 0
+    nacks_too_late: int = 0
+    """Packets the downstream browser asked for that had already left the history."""
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def stream_layout(
+    parameters: aiortc.rtcrtpparameters.RTCRtpSendParameters, ssrc: int, rtx_ssrc: int | None
+) -> RtpStreamLayout:
+    """The payload types, SSRCs and header extension IDs a sender's answer fixed."""
+    codec = parameters.codecs[0]
+    if codec.payloadType is None:
+        raise ValueError(f"the answer gave {codec.mimeType} no payload type")
+    rtx_payload_type = next(
+        (
+            c.payloadType
+            for c in parameters.codecs
+            if c.mimeType.lower().endswith("/rtx") and c.parameters.get("apt") == codec.payloadType
+        ),
+        None,
+    )
+    ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
+    return RtpStreamLayout(
+        payload_type=codec.payloadType,
+        ssrc=ssrc,
+        rtx_payload_type=rtx_payload_type,
+        rtx_ssrc=rtx_ssrc if rtx_payload_type is not None else None,
+        mid_id=ids.get(MID_URI) if parameters.muxId else None,
+        mid=parameters.muxId,
+        abs_send_time_id=ids.get(ABS_SEND_TIME_URI),
+    )
+
+
+class RtpLeg:
+    """Sends a downstream leg's RTP packets itself, on its aiortc sender's DTLS transport.
+
+    Each frame goes out as the RTP payloads the party's browser packetised (nothing is
+    re-packetised) under the leg's SSRC and payload type, with contiguous sequence
+    numbers and the frame's timestamp on the leg's continuous timeline, so the
+    receiving browser sees one unbroken stream across the party's reconnects.
+    aiortc's sender still answers for the stream: its RTCP loop sends Sender Reports
+    from the counters this leg keeps up to date, SDES and BYE, and it reads receiver
+    reports; its own RTP loop stays parked on a track that yields nothing. The
+    downstream browser's NACKs are answered from the last ``HISTORY`` packets, over RTX
+    when the answer negotiated it.
+    """
+
+    HISTORY = 1024
+    """Packets kept for retransmission: ~4 s of 1.5 Mbit/s video, longer than any NACK
+    worth answering (aiortc's own sender keeps 128)."""
+
+    def __init__(
+        self,
+        sender: RTCRtpSender,
+        frames: NextFrame,
+        log: Log | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sender = sender
+        self.layout: RtpStreamLayout | None = None
+        self.counters = RtpLegCounters()
+        self._frames = frames
+        self._log = log or logger
+        self._clock = clock
+        # Random starting points as RFC 3550 asks; below 2^15 so SRTP's rollover
+        # counter is not tested by the first packets (as aiortc does).
+        self._sequence = random.randrange(0x8000)
+        self._rtx_sequence = random.randrange(0x8000)
+        self._timestamp_origin = random.getrandbits(32)
+        self._history: list[tuple[int, int, bool, bytes] | None] = [None] * self.HISTORY
+        self._task: asyncio.Task[None] | None = None
+        self._wrap_send()
+        self._wrap_rtcp()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def _wrap_send(self) -> None:
+        # aiortc calls sender.send(parameters) once the DTLS transport is connected;
+        # the answer's parameters fix the layout, and packets may flow from then on.
+        original: Callable[[Any], Awaitable[None]] = self.sender.send
+
+        async def send(parameters: Any) -> None:
+            await original(parameters)
+            if self.layout is None:
+                self.layout = stream_layout(
+                    parameters, sender_ssrc(self.sender), int(self.sender._rtx_ssrc)
+                )
+                self._task = asyncio.create_task(self._run(), name=f"rtp-leg-{self.sender.kind}")
+
+        self.sender.send = send  # type: ignore[method-assign]
+
+    def _wrap_rtcp(self) -> None:
+        # aiortc's sender answers NACKs from its own history, which stays empty here.
+        inner: Callable[[Any], Awaitable[None]] = self.sender._handle_rtcp_packet
+
+        async def handle_rtcp_packet(packet: Any) -> None:
+            if (
+                isinstance(packet, aiortc.rtp.RtcpRtpfbPacket)
+                and packet.fmt == aiortc.rtp.RTCP_RTPFB_NACK
+            ):
+                await self.retransmit(packet.lost)
+                return
+            await inner(packet)
+
+        self.sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                payloads, pts = await self._frames()
+                if payloads:
+                    await self.send_frame(payloads, pts)
+        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+            pass
+        except Exception:
+            self._log.exception("forwarding RTP toward the %s receiver failed", self.sender.kind)
+
+    async def send_frame(self, payloads: RtpPayloads, pts: int) -> None:
+        layout = self.layout
+        assert layout is not None, "the sender has not started"
+        now = self._clock()
+        extensions = layout.extensions(abs_send_time(now))
+        timestamp = (self._timestamp_origin + pts) & 0xFFFFFFFF
+        # aiortc private: RTCDtlsTransport._send_rtp (SRTP-protects and sends)
+        send_rtp = self.sender.transport._send_rtp
+        history = self._history
+        counters = self.counters
+        sequence = self._sequence
+        for payload, marker in payloads:
+            history[sequence % self.HISTORY] = (sequence, timestamp, marker, payload)
+            await send_rtp(
+                rtp_packet(
+                    layout.payload_type,
+                    marker,
+                    sequence,
+                    timestamp,
+                    layout.ssrc,
+                    extensions,
+                    payload,
+                )
+            )
+            counters.packets += 1
+            counters.octets += len(payload)
+            sequence = (sequence + 1) & 0xFFFF
+            self._sequence = sequence
+        counters.frames += 1
+        # aiortc private: what RTCRtpSender._run_rtcp puts in its Sender Reports
+        sender = self.sender
+        sender._RTCRtpSender__ntp_timestamp = ntp_time(now)  # type: ignore[attr-defined]
+        sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
+        sender._RTCRtpSender__packet_count = counters.packets  # type: ignore[attr-defined]
+        sender._RTCRtpSender__octet_count = counters.octets  # type: ignore[attr-defined]
+
+    async def retransmit(self, lost: list[int]) -> None:
+        """Resend what the downstream browser reported lost (RTX if negotiated)."""
+        layout = self.layout
+        if layout is None:
+            return
+        extensions = layout.extensions(abs_send_time(self._clock()))
+        for sequence in lost:
+            entry = self._history[sequence % self.HISTORY]
+            if entry is None or entry[0] != sequence:
+                self.counters.nacks_too_late += 1
+                continue
+            _, timestamp, marker, payload = entry
+            if layout.rtx_payload_type is not None and layout.rtx_ssrc is not None:
+                data = rtp_packet(
+                    layout.rtx_payload_type,
+                    marker,
+                    self._rtx_sequence,
+                    timestamp,
+                    layout.rtx_ssrc,
+                    extensions,
+                    rtx_payload(sequence, payload),
+                )
+                self._rtx_sequence = (self._rtx_sequence + 1) & 0xFFFF
+            else:
+                data = rtp_packet(
+                    layout.payload_type,
+                    marker,
+                    sequence,
+                    timestamp,
+                    layout.ssrc,
+                    extensions,
+                    payload,
+                )
+            try:
+                await self.sender.transport._send_rtp(data)
+            except ConnectionError:
+                return
+            self.counters.retransmitted += 1
+
+
+def forward_rtp(sender: RTCRtpSender, frames: NextFrame, log: Log | None = None) -> RtpLeg:
+    """Make ``sender`` carry the RTP payloads ``frames`` yields instead of reading its track.
+
+    Call right after ``addTransceiver``; the track handed to the transceiver must
+    never yield (aiortc's RTP loop keeps reading it)."""
+    verify_aiortc()
+    return RtpLeg(sender, frames, log)

@@ -149,6 +149,8 @@ class InboundStream:
         assert time_base is not None and packet.pts is not None
         if self._timeline is None:
             self._timeline = ContinuousTimeline.for_time_base(time_base)
+        # media.forwarding hangs the frame's RTP payloads on the packet
+        rtp = packet.opaque if isinstance(packet.opaque, tuple) else ()
         frame = EncodedFrame(
             kind=self.kind,
             codec=self._codec or "",
@@ -158,6 +160,7 @@ class InboundStream:
             keyframe=bool(packet.is_keyframe),
             source=source,
             arrival=now,
+            rtp=rtp,
         )
         stats = self._stats
         stats.frames += 1

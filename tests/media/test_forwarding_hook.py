@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import types
 from fractions import Fraction
@@ -13,6 +14,7 @@ import av
 import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
@@ -27,7 +29,7 @@ RECEIVER_INSTANCE_ATTRIBUTES = (
     "_RTCRtpReceiver__rtcp_ssrc",
 )
 RECEIVER_METHODS = ("_send_rtcp_pli", "_send_rtcp", "_handle_rtp_packet", "receive")
-SENDER_METHODS = ("_handle_rtcp_packet", "_next_encoded_frame")
+SENDER_METHODS = ("_handle_rtcp_packet", "_run_rtp", "_run_rtcp")
 
 
 def test_every_requirement_of_the_hook_holds_on_the_installed_aiortc():
@@ -56,8 +58,14 @@ def test_private_attributes_are_present_on_the_installed_aiortc():
     for name in SENDER_METHODS:
         assert callable(getattr(RTCRtpSender, name, None)), f"RTCRtpSender lost {name}()"
     assert "_ssrc" in RTCRtpSender.__init__.__code__.co_names, "RTCRtpSender lost _ssrc"
-    assert "pack" in RTCRtpSender._next_encoded_frame.__code__.co_names, (
-        "RTCRtpSender no longer re-packetises pre-encoded packets"
+    assert "_rtx_ssrc" in RTCRtpSender.__init__.__code__.co_names, "RTCRtpSender lost _rtx_ssrc"
+    sender_report = RTCRtpSender._run_rtcp.__code__.co_names
+    for name in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"):
+        assert f"_RTCRtpSender__{name}" in sender_report, (
+            f"Sender Reports no longer come from __{name}: RtpLeg's reports would be wrong"
+        )
+    assert inspect.iscoroutinefunction(RTCDtlsTransport._send_rtp), (
+        "RTCDtlsTransport._send_rtp moved: RtpLeg cannot send"
     )
 
 
@@ -66,6 +74,7 @@ def test_private_attributes_are_present_on_the_installed_aiortc():
     [
         (RTCRtpReceiver, "_send_rtcp_pli", "_send_rtcp_pli"),
         (RTCRtpSender, "_handle_rtcp_packet", "_handle_rtcp_packet"),
+        (RTCDtlsTransport, "_send_rtp", "_send_rtp"),
         (aiortc.rtcrtpreceiver.RemoteStreamTrack, "recv", "RemoteStreamTrack._queue"),
         (aiortc, "__version__", "1.16"),
     ],

@@ -164,13 +164,13 @@ async def test_a_stalled_leg_drops_to_a_keyframe_and_recovers(
     forwarder = leg.forwarder
     forwarder.queue_limit = 10
     release = asyncio.Event()
-    original = forwarder.next_item
+    original = forwarder.next_frame
 
     async def stalled():
         await release.wait()
         return await original()
 
-    forwarder.next_item = stalled
+    forwarder.next_frame = stalled
     await wait(lambda: consult.events_of("queue_overflow", "guardian"), 5, "the queue overflowing")
     overflow = consult.events_of("queue_overflow", "guardian")[0]
     assert overflow.detail["media"] == "video" and overflow.detail["dropped"] >= 10
@@ -178,7 +178,7 @@ async def test_a_stalled_leg_drops_to_a_keyframe_and_recovers(
     decoded_before = len(codec_tap.decoded["vp8"])
 
     release.set()
-    forwarder.next_item = original
+    forwarder.next_frame = original
     seen = len(guardian.received["video"].pts)
     await wait(lambda: len(guardian.received["video"].pts) >= seen + 15, 5, "video after the stall")
     # It resumed on a fresh keyframe (requested by the overflow), never mid-GOP: the
