@@ -933,6 +933,11 @@ class RtpLeg:
             pass
         except Exception:
             self._log.exception("forwarding RTP toward the %s receiver failed", self.sender.kind)
+        # As aiortc's own RTP loop does when it ends: stop the track, which closes the
+        # leg, so frames stop queueing toward a transport that is gone.
+        track = self.sender.track
+        if track is not None:
+            track.stop()
 
     async def send_frame(self, payloads: RtpPayloads, pts: int) -> None:
         layout = self.layout
