@@ -952,17 +952,7 @@ class RtpLeg:
         sequence = self._sequence
         for payload, marker in payloads:
             history[sequence % self.HISTORY] = (sequence, timestamp, marker, payload)
-            await send_rtp(
-                rtp_packet(
-                    layout.payload_type,
-                    marker,
-                    sequence,
-                    timestamp,
-                    layout.ssrc,
-                    extensions,
-                    payload,
-                )
-            )
+            await send_rtp(layout.media_packet(marker, sequence, timestamp, extensions, payload))
             counters.packets += 1
             counters.octets += len(payload)
             sequence = (sequence + 1) & 0xFFFF
@@ -999,15 +989,7 @@ class RtpLeg:
                 )
                 self._rtx_sequence = (self._rtx_sequence + 1) & 0xFFFF
             else:
-                data = rtp_packet(
-                    layout.payload_type,
-                    marker,
-                    sequence,
-                    timestamp,
-                    layout.ssrc,
-                    extensions,
-                    payload,
-                )
+                data = layout.media_packet(marker, sequence, timestamp, extensions, payload)
             try:
                 await self.sender.transport._send_rtp(data)
             except ConnectionError:

@@ -73,6 +73,14 @@ class RtpStreamLayout:
         elements += b"\x00" * (-len(elements) % 4)
         return _ONE_BYTE_PROFILE + _SEQUENCE.pack(len(elements) // 4) + elements
 
+    def media_packet(
+        self, marker: bool, sequence_number: int, timestamp: int, extensions: bytes, payload: bytes
+    ) -> bytes:
+        """A packet of the stream itself (``extensions`` from :meth:`extensions`)."""
+        return rtp_packet(
+            self.payload_type, marker, sequence_number, timestamp, self.ssrc, extensions, payload
+        )
+
 
 def rtp_packet(
     payload_type: int,
