@@ -3,11 +3,13 @@ document lists come from the same object, so the two cannot drift apart."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from pydantic import BaseModel
+
+from server.errors import MalformedRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -17,6 +19,26 @@ class QueryParam:
     name: str
     description: str
     schema: dict[str, object] = field(default_factory=lambda: {"type": "string"})
+
+
+PAGE_SIZE_MAX = 200
+PAGING = (
+    QueryParam("limit", f"page size, 1–{PAGE_SIZE_MAX}", {"type": "integer"}),
+    QueryParam("offset", "rows to skip", {"type": "integer"}),
+)
+"""The query parameters of every list endpoint, read by :func:`paging`."""
+
+
+def paging(query: Mapping[str, str], default_limit: int = 50) -> tuple[int, int]:
+    """``(limit, offset)`` from a list endpoint's query; a clear 400 if they are not sane."""
+    try:
+        limit = int(query.get("limit", str(default_limit)))
+        offset = int(query.get("offset", "0"))
+    except ValueError:
+        raise MalformedRequest("limit and offset must be whole numbers") from None
+    if not 1 <= limit <= PAGE_SIZE_MAX or offset < 0:
+        raise MalformedRequest(f"limit must be 1–{PAGE_SIZE_MAX} and offset ≥ 0")
+    return limit, offset
 
 
 @dataclass(frozen=True)

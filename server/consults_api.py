@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from aiohttp import web
 
-from server.api_routes import ApiRoutes, QueryParam
+from server.api_routes import PAGING, ApiRoutes, QueryParam, paging
 from server.auth import authorize
 from server.booking import BookingIn, CancelIn
 from server.consult_lifecycle import ConsultState, ConsultTrigger
@@ -52,19 +52,15 @@ async def book_consult(request: web.Request) -> web.Response:
 @routes.route("GET", "/api/consults", summary="List consults (newest first)", tag="consults",
               auth=("admin", "auditor"),
               query=(QueryParam("state", "booked | waiting | in_call | ended | …"),
-                     QueryParam("limit", "page size, 1–200", {"type": "integer"}),
-                     QueryParam("offset", "rows to skip", {"type": "integer"})))
+                     *PAGING))
 async def list_consults(request: web.Request) -> web.Response:
     s = services_of(request)
     await authorize(request, staff=("admin", "auditor"))
+    limit, offset = paging(request.query)
     try:
-        limit = int(request.query.get("limit", "50"))
-        offset = int(request.query.get("offset", "0"))
         state = ConsultState(request.query["state"]) if "state" in request.query else None
     except ValueError as error:
         raise MalformedRequest(f"bad query parameter: {error}") from None
-    if not 1 <= limit <= 200 or offset < 0:
-        raise MalformedRequest("limit must be 1–200 and offset ≥ 0")
     query = sa.select(ConsultRow).order_by(ConsultRow.created_at.desc(), ConsultRow.id)
     if state is not None:
         query = query.where(ConsultRow.state == state.value)

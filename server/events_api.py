@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import audit_log
 from server.adverse_events import AdverseEventIn, AdverseEvents
-from server.api_routes import ApiRoutes, QueryParam
+from server.api_routes import PAGING, ApiRoutes, QueryParam, paging
 from server.auth import authorize
 from server.errors import Conflict, MalformedRequest, NotFound
 from server.event_delivery import (
@@ -39,17 +39,6 @@ EVENT_STATUSES = ("pending", "retrying", "delivered")
 class EventNotFound(NotFound):
     code = "event_not_found"
     title = "Event not found"
-
-
-def _paging(request: web.Request) -> tuple[int, int]:
-    try:
-        limit = int(request.query.get("limit", "50"))
-        offset = int(request.query.get("offset", "0"))
-    except ValueError as error:
-        raise MalformedRequest(f"bad query parameter: {error}") from None
-    if not 1 <= limit <= 200 or offset < 0:
-        raise MalformedRequest("limit must be 1–200 and offset ≥ 0")
-    return limit, offset
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -130,12 +119,11 @@ def _configured_targets(request: web.Request) -> set[str]:
               query=(QueryParam("consult_id", "only this consult's events"),
                      QueryParam("status", "pending | retrying | delivered"),
                      QueryParam("type", "an event type, e.g. referral.created"),
-                     QueryParam("limit", "page size, 1–200", {"type": "integer"}),
-                     QueryParam("offset", "rows to skip", {"type": "integer"})))
+                     *PAGING))
 async def list_events(request: web.Request) -> web.Response:
     s = services_of(request)
     await authorize(request, staff=("admin",))
-    limit, offset = _paging(request)
+    limit, offset = paging(request.query)
     status = request.query.get("status")
     if status is not None and status not in EVENT_STATUSES:
         raise MalformedRequest(f"status must be one of {', '.join(EVENT_STATUSES)}")

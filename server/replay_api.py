@@ -41,7 +41,7 @@ from aiohttp import web
 
 from recorder.storage import InvalidKey, LocalDirectoryStorage, validate_key
 from server import audit_log
-from server.api_routes import ApiRoutes, QueryParam
+from server.api_routes import PAGING, ApiRoutes, QueryParam, paging
 from server.audit_log import Actor, AuditEntry
 from server.auth import authorize, record_refusal
 from server.consult_export import (
@@ -310,12 +310,7 @@ def parse_filters(query: Any, time_zone: ZoneInfo) -> ListFilters:
     has_referral = query.get("has_referral") or None
     if has_referral not in (None, "true", "false"):
         raise MalformedRequest("has_referral must be true or false")
-    try:
-        limit, offset = int(query.get("limit", "50")), int(query.get("offset", "0"))
-    except ValueError:
-        raise MalformedRequest("limit and offset must be whole numbers") from None
-    if not 1 <= limit <= 200 or offset < 0:
-        raise MalformedRequest("limit must be 1–200 and offset ≥ 0")
+    limit, offset = paging(query)
     physician = query.get("physician") or None
     if physician is not None and len(physician) > 36:
         raise MalformedRequest("physician must be a physician id")
@@ -369,8 +364,7 @@ def _specialty(code: str) -> dict[str, str]:
                      QueryParam("outcome", "completed | referred | aborted"),
                      QueryParam("has_referral", "true | false"),
                      QueryParam("state", "booked | waiting | in_call | ended | archived | …"),
-                     QueryParam("limit", "page size, 1–200", {"type": "integer"}),
-                     QueryParam("offset", "rows to skip", {"type": "integer"})))
+                     *PAGING))
 async def list_replay_consults(request: web.Request) -> web.Response:
     s = services_of(request)
     caller = await authorize(request, staff=AUDITOR)
