@@ -27,6 +27,18 @@ async def to_intake(guardian, link: str) -> None:
     await guardian.screen("intake")
 
 
+async def to_precheck(page, link: str, body_site: str) -> None:
+    """A guardian's own browser context through the notice and a minimal dermatology intake."""
+    await page.goto(link)
+    await page.wait_for_function("window.__shouzhen.state === 'notice'")
+    await page.click("#notice-accept")
+    await page.wait_for_function("window.__shouzhen.state === 'intake'")
+    await page.select_option(".site-row select >> nth=0", body_site)
+    await page.get_by_label("出现多久了").fill("3")
+    await page.click(".intake-form button[type=submit]")
+    await page.wait_for_function("window.__shouzhen.state === 'precheck'")
+
+
 async def test_a_tampered_or_missing_link_says_so(server, consult, guardian):
     token = consult["guardian"].split("#", 1)[1]
     tampered = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
@@ -89,14 +101,7 @@ async def test_camera_refused_in_wechat_explains_how_to_allow_it(browser, consul
     await context.add_init_script(REFUSE_CAMERA_JS)
     page = await context.new_page()
     try:
-        await page.goto(consult["guardian"])
-        await page.wait_for_function("window.__shouzhen.state === 'notice'")
-        await page.click("#notice-accept")
-        await page.wait_for_function("window.__shouzhen.state === 'intake'")
-        await page.select_option(".site-row select >> nth=0", "forearm")
-        await page.get_by_label("出现多久了").fill("3")
-        await page.click(".intake-form button[type=submit]")
-        await page.wait_for_function("window.__shouzhen.state === 'precheck'")
+        await to_precheck(page, consult["guardian"], "forearm")
         await page.click("#precheck-slot button.primary")
         problem = page.locator("#precheck-slot .problem")
         await problem.wait_for(state="visible")
@@ -118,14 +123,7 @@ async def test_a_page_not_on_https_says_the_camera_needs_it(browser, consult):
     await context.add_init_script(NOT_SECURE_JS)
     page = await context.new_page()
     try:
-        await page.goto(consult["guardian"])
-        await page.wait_for_function("window.__shouzhen.state === 'notice'")
-        await page.click("#notice-accept")
-        await page.wait_for_function("window.__shouzhen.state === 'intake'")
-        await page.select_option(".site-row select >> nth=0", "palm")
-        await page.get_by_label("出现多久了").fill("3")
-        await page.click(".intake-form button[type=submit]")
-        await page.wait_for_function("window.__shouzhen.state === 'precheck'")
+        await to_precheck(page, consult["guardian"], "palm")
         text = await page.locator("#precheck-slot .problem").text_content()
         assert "https" in text and "不是安全连接" in text, text
         assert not await page.is_visible("#precheck-slot button.primary")
