@@ -11,7 +11,7 @@ sends the bytes.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -51,6 +51,7 @@ class RtpStreamLayout:
     mid_id: int | None = None
     mid: str = ""
     abs_send_time_id: int | None = None
+    _mid_element: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("mid_id", "abs_send_time_id"):
@@ -59,13 +60,14 @@ class RtpStreamLayout:
                 raise ValueError(f"{name} {ext_id} does not fit a one-byte header extension")
         if self.mid_id is not None and not 1 <= len(self.mid.encode()) <= 16:
             raise ValueError(f"mid {self.mid!r} does not fit a one-byte header extension")
+        mid = self.mid.encode()
+        # The MID element is the same in every packet of the stream: built once, here.
+        element = bytes(((self.mid_id << 4) | (len(mid) - 1),)) + mid if self.mid_id else b""
+        object.__setattr__(self, "_mid_element", element)
 
     def extensions(self, send_time: int) -> bytes:
         """The header extension block (with its profile and length words), or b"" if none."""
-        elements = b""
-        if self.mid_id is not None and self.mid:
-            mid = self.mid.encode()
-            elements += bytes(((self.mid_id << 4) | (len(mid) - 1),)) + mid
+        elements = self._mid_element
         if self.abs_send_time_id is not None:
             elements += bytes(((self.abs_send_time_id << 4) | 2,)) + send_time.to_bytes(3, "big")
         if not elements:
