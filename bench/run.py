@@ -319,7 +319,7 @@ async def run_once(mode: str, n: int, args: argparse.Namespace) -> dict[str, Any
         w0 = time.monotonic()
         profile = None
         if args.profile_mode == mode and args.profile_n == n:
-            profile = _start_py_spy(server, args.seconds, args.out.parent)
+            profile = _start_py_spy(server, args.seconds, args.out.parent, args.profile_native)
         await asyncio.sleep(max(0.0, t1 - time.monotonic()))
         cpu1 = server.cpu_seconds()
         ccpu1 = sum(sum(c.cpu_times()[:2]) for c in clients)
@@ -348,12 +348,18 @@ async def run_once(mode: str, n: int, args: argparse.Namespace) -> dict[str, Any
                      lags, results, recordings, setup_errors, end_errors, ready_s)
 
 
-def _start_py_spy(server: Server, seconds: float, outdir: Path) -> subprocess.Popen[bytes]:
+def _start_py_spy(
+    server: Server, seconds: float, outdir: Path, native: bool
+) -> subprocess.Popen[bytes]:
     pid = server.procs()[-1].pid
+    # --native pauses the server for each sample to unwind its C frames (uvloop, libsrtp,
+    # the socket calls): at 200 Hz that stalled the loop for seconds, at 20 Hz it costs
+    # the server a few per cent. --nonblocking reads Python frames without a pause.
+    mode = ["--native", "-r", "20"] if native else ["--nonblocking", "-r", "200"]
     return subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "-p", str(pid), "-d",
-         str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(outdir / "profile.txt"),
-         "--nonblocking"], stdout=subprocess.DEVNULL, stderr=open(outdir / "py-spy.log", "w"))
+         str(int(seconds)), "-f", "raw", "-o", str(outdir / "profile.txt"), *mode],
+        stdout=subprocess.DEVNULL, stderr=open(outdir / "py-spy.log", "w"))
 
 
 def summarise(mode: str, n: int, args: argparse.Namespace, wall: float, cpu: float, ccpu: float,
@@ -549,6 +555,8 @@ def main() -> None:
     parser.add_argument("--no-pin", action="store_true", help="do not pin CPUs")
     parser.add_argument("--no-record-check", dest="record_check", action="store_false")
     parser.add_argument("--profile-mode", default="", help="py-spy this mode ...")
+    parser.add_argument("--profile-native", action="store_true",
+                        help="... with C frames (uvloop, libsrtp, the kernel boundary)")
     parser.add_argument("--profile-n", type=int, default=0, help="... at this N")
     parser.add_argument("--budget", type=float, default=3600, help="seconds for the whole run")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
