@@ -76,7 +76,7 @@ async def test_both_sides_are_recorded_as_sent_and_sealed(api, call_with_media):
         assert int(streams["video"]["nb_read_packets"]) == longest.video_frames
         duration = float(probe["format"]["duration"])
         assert abs(duration - sent_seconds[role]) <= 0.05 * sent_seconds[role] + 0.1, (
-            role, duration, sent_seconds[role])
+            role, duration, sent_seconds[role], detail)
         starts = [float(streams[k].get("start_time", 0)) for k in ("audio", "video")]
         assert abs(starts[0] - starts[1]) <= 0.1
 
