@@ -97,6 +97,7 @@ from media.errors import (
 )
 from media.forwarders import Forwarder, PassthroughForwarder, create_forwarder
 from media.forwarding import (
+    DirectSrtp,
     ReceiverHooks,
     RtpLeg,
     forward_rtp,
@@ -199,6 +200,8 @@ class _Peer:
     identity: tuple[frozenset[str], frozenset[str]]
     remote_ufrags: frozenset[str]
     legs: list[_Leg] = field(default_factory=list)
+    # One per DTLS transport of the peer (one with BUNDLE), keyed by id(transport).
+    direct_srtp: dict[int, DirectSrtp] = field(default_factory=dict)
     closing: bool = False
     # A renegotiation failed half-way: aiortc's state is unknown, the next offer gets a new peer.
     broken: bool = False
@@ -358,6 +361,10 @@ class ConsultMedia:
             roles[role] = {
                 "connection_state": peer.pc.connectionState if peer else "none",
                 "peer_generation": party.generations,
+                "srtp_direct": {
+                    "packets": sum(d.packets for d in peer.direct_srtp.values()) if peer else 0,
+                    "dropped": sum(d.dropped for d in peer.direct_srtp.values()) if peer else 0,
+                },
                 "received": {k: s.stats().frames for k, s in party.inbound.items()},
                 "forwarded": forwarded,
                 "keyframe_requests": party.inbound["video"].stats().plis_sent,
@@ -479,7 +486,15 @@ class ConsultMedia:
         video_codec = (self._video_codec or choice or VideoCodecChoice("vp8")).name
         for leg in peer.legs:
             self._attach_inbound(party, leg, video_codec)
+        self._take_srtp_directly(party.role, peer)
         return str(local.sdp)
+
+    def _take_srtp_directly(self, role: str, peer: _Peer) -> None:
+        """The peer's SRTP reaches aiortc's handlers without aioice's queue (DirectSrtp)."""
+        for leg in peer.legs:
+            dtls = leg.transceiver.receiver.transport
+            if dtls is not None and id(dtls) not in peer.direct_srtp:
+                peer.direct_srtp[id(dtls)] = DirectSrtp(dtls, self.log.for_role(role))
 
     def _add_leg(
         self, party: _Party, peer: _Peer, section: MediaSection, choice: VideoCodecChoice | None

@@ -39,6 +39,10 @@ What it does
   sender keeps negotiating and running RTCP; its re-packetising RTP loop, which cost
   a third of a forwarded consult, stays parked. NACKs are answered over RTX from the
   leg's history, and the Sender Reports count what the leg sent.
+* **SRTP in the call that received it.** :class:`DirectSrtp` takes each SRTP/SRTCP
+  datagram where aioice hands it over and runs the DTLS transport's own unprotect and
+  handlers on it at once, instead of aioice's ``asyncio.Queue`` and a wake-up of the
+  transport's receive task per packet.
 * **RTCP feedback.** :func:`hook_sender` sees PLI and REMB arriving on a sender
   (aiortc maps PLI to an encoder flag and REMB to an encoder bitrate, both
   ignored for pre-encoded packets). :class:`ReceiverHooks` sends PLI and REMB
@@ -73,22 +77,25 @@ import random
 import threading
 import time
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any, cast
 
+import aioice.ice
 import aiortc
 import aiortc.codecs.h264
 import aiortc.codecs.opus
 import aiortc.codecs.vpx
 import aiortc.jitterbuffer
 import aiortc.rtcdtlstransport
+import aiortc.rtcicetransport
 import aiortc.rtcrtpparameters
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import aiortc.rtp
 import av
+import pylibsrtp
 from aiortc import MediaStreamError, RTCRtpReceiver, RTCRtpSender
 
 from media.bitstream import is_keyframe
@@ -99,6 +106,7 @@ from media.rtp_writer import (
     RtpPayloads,
     RtpStreamLayout,
     abs_send_time,
+    ntp_ms,
     ntp_time,
     rtp_packet,
     rtx_payload,
@@ -279,6 +287,52 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         lambda: (
             _uses(RTCRtpSender.send, "_run_rtp", "_run_rtcp")
             and _uses(RTCRtpSender._run_rtp, "_next_encoded_frame")
+        ),
+    ),
+    Requirement(
+        "aioice: StunProtocol.datagram_received hands what is not STUN to "
+        "receiver.data_received(data, component); Connection.data_received queues it for recv()",
+        "DirectSrtp takes SRTP datagrams at Connection.data_received instead of the queue",
+        lambda: (
+            _uses(aioice.ice.StunProtocol.datagram_received, "data_received")
+            and _uses(aioice.ice.Connection.data_received, "_queue", "put_nowait")
+        ),
+    ),
+    Requirement(
+        "RTCIceTransport._connection (the aioice Connection; also the gatherer's)",
+        "DirectSrtp finds the ICE connection of a DTLS transport",
+        lambda: (
+            _uses(aiortc.rtcicetransport.RTCIceGatherer.__init__, "_connection")
+            and _uses(aiortc.rtcicetransport.RTCIceTransport.__init__, "_connection")
+        ),
+    ),
+    Requirement(
+        "RTCDtlsTransport._recv_next: a datagram whose first byte is 128-191 is SRTP/SRTCP "
+        "once _rx_srtp is set; unprotect → _handle_rtp_data(data, arrival_time_ms) or "
+        "unprotect_rtcp → _handle_rtcp_data(data); counts __rx_bytes/__rx_packets; _state",
+        "DirectSrtp runs the same steps for a datagram in the call that received it",
+        lambda: (
+            _uses(
+                aiortc.rtcdtlstransport.RTCDtlsTransport._recv_next,
+                "_rx_srtp",
+                "is_rtcp",
+                "unprotect",
+                "unprotect_rtcp",
+                "_handle_rtp_data",
+                "_handle_rtcp_data",
+                "current_ms",
+                "_RTCDtlsTransport__rx_bytes",
+                "_RTCDtlsTransport__rx_packets",
+            )
+            and _is_coroutine_function(aiortc.rtcdtlstransport.RTCDtlsTransport, "_handle_rtp_data")
+            and _is_coroutine_function(
+                aiortc.rtcdtlstransport.RTCDtlsTransport, "_handle_rtcp_data"
+            )
+            and _uses(aiortc.rtcdtlstransport.RTCDtlsTransport._send_rtp, "_state", "CONNECTED")
+            and inspect.signature(
+                aiortc.rtcdtlstransport.RTCDtlsTransport._handle_rtp_data
+            ).parameters.keys()
+            >= {"data", "arrival_time_ms"}
         ),
     ),
     Requirement(
@@ -748,6 +802,102 @@ def jitter_buffer_of(receiver: RTCRtpReceiver) -> object:
     """The receiver's jitter buffer (for stats and tests)."""
     # aiortc private: RTCRtpReceiver.__jitter_buffer
     return getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+
+
+# --------------------------------------------------------------------------- transports
+
+
+class DirectSrtp:
+    """SRTP and SRTCP datagrams go from ICE to the DTLS transport's handlers in one call.
+
+    aioice puts every datagram of a connection on an ``asyncio.Queue``; the DTLS
+    transport's receive task takes them off one at a time, through four coroutine
+    frames and a task wake-up per packet. Once the transport has its SRTP keys, this
+    takes each SRTP datagram where aioice hands it over (``Connection.data_received``)
+    and runs what ``RTCDtlsTransport._recv_next`` would run for it — unprotect, then
+    aiortc's own ``_handle_rtp_data`` / ``_handle_rtcp_data`` — in the same call.
+    Everything else (STUN is answered before this point; DTLS records, SRTP before the
+    handshake ends, anything after the transport closes) still takes aioice's queue.
+
+    aiortc's handlers are coroutines that never wait in practice (their only awaits
+    end in a non-blocking ``sendto``); :func:`run_now` still hands one that does wait
+    to a task. A handler that raises drops that packet and is logged; aiortc's own loop
+    would have ended the transport.
+    """
+
+    def __init__(self, dtls: aiortc.RTCDtlsTransport, log: Log | None = None) -> None:
+        self._dtls = dtls
+        self._log = log or logger
+        # aiortc private: RTCIceTransport._connection (aioice.Connection)
+        self._connection = dtls.transport._connection
+        self._queued: Callable[[bytes, int], None] = self._connection.data_received
+        self._connection.data_received = self.data_received  # type: ignore[method-assign]
+        self.packets = 0
+        self.dropped = 0
+
+    def data_received(self, data: bytes, component: int) -> None:
+        dtls = self._dtls
+        # aiortc private: RTCDtlsTransport._rx_srtp (the inbound SRTP session) and _state
+        srtp = dtls._rx_srtp
+        if (
+            srtp is None
+            or not data
+            or not 127 < data[0] < 192
+            or dtls._state is not _DTLS_CONNECTED
+        ):
+            self._queued(data, component)
+            return
+        self.packets += 1
+        dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
+        try:
+            if aiortc.rtp.is_rtcp(data):
+                handling = dtls._handle_rtcp_data(srtp.unprotect_rtcp(data))
+            else:
+                handling = dtls._handle_rtp_data(srtp.unprotect(data), ntp_ms(time.time()))
+        except pylibsrtp.Error:
+            self.dropped += 1  # replayed or not ours: aiortc drops it too
+            return
+        run_now(handling, self._log)
+
+
+_DTLS_CONNECTED = aiortc.rtcdtlstransport.State.CONNECTED
+_waiting: set[asyncio.Task[None]] = set()
+
+
+def run_now(coro: Coroutine[Any, Any, None], log: Log | None = None) -> None:
+    """Run ``coro`` to its end inside this call; if it waits on something, a task
+    carries it on from there. An exception is logged, not raised."""
+    try:
+        awaited = coro.send(None)
+    except StopIteration:
+        return
+    except Exception:
+        (log or logger).exception("a packet handler failed; the packet is dropped")
+        return
+    task = asyncio.ensure_future(_carry_on(coro, awaited))
+    _waiting.add(task)
+    task.add_done_callback(_waiting.discard)
+
+
+async def _carry_on(coro: Coroutine[Any, Any, None], awaited: object) -> None:
+    """What a task would do with a coroutine that yielded ``awaited``: wait until it is
+    done, resume, repeat."""
+    try:
+        while True:
+            if isinstance(awaited, asyncio.Future):
+                await asyncio.wait((awaited,))
+            else:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            try:
+                awaited = coro.send(None)
+            except StopIteration:
+                return
+    except asyncio.CancelledError:
+        coro.close()
+        raise
+    except Exception:
+        logger.exception("a packet handler failed after waiting; the packet is dropped")
 
 
 # --------------------------------------------------------------------------- senders

@@ -35,9 +35,19 @@ def abs_send_time(unix_time: float) -> int:
     return int(unix_time * (1 << 18)) & 0xFFFFFF
 
 
+NTP_ERA_OFFSET_S = 2_208_988_800
+"""Seconds from the NTP era (1900-01-01) to the Unix epoch."""
+
+
 def ntp_time(unix_time: float) -> int:
     """64-bit NTP timestamp (32.32 fixed point) of a wall-clock instant, for Sender Reports."""
-    return int((unix_time + 2_208_988_800) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
+    return int((unix_time + NTP_ERA_OFFSET_S) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
+
+
+def ntp_ms(unix_time: float) -> int:
+    """Milliseconds since the NTP era: aiortc's packet arrival clock (``clock.current_ms``),
+    without the two ``datetime`` objects it builds per packet."""
+    return int((unix_time + NTP_ERA_OFFSET_S) * 1000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import threading
 import types
 from fractions import Fraction
 
+import aioice.ice
 import aiortc
 import aiortc.rtcrtpreceiver
 import av
@@ -67,6 +68,14 @@ def test_private_attributes_are_present_on_the_installed_aiortc():
     assert inspect.iscoroutinefunction(RTCDtlsTransport._send_rtp), (
         "RTCDtlsTransport._send_rtp moved: RtpLeg cannot send"
     )
+    assert "data_received" in aioice.ice.StunProtocol.datagram_received.__code__.co_names, (
+        "aioice no longer hands datagrams to Connection.data_received: DirectSrtp sees nothing"
+    )
+    srtp_branch = RTCDtlsTransport._recv_next.__code__.co_names
+    for name in ("_rx_srtp", "unprotect", "_handle_rtp_data", "_handle_rtcp_data"):
+        assert name in srtp_branch, (
+            f"RTCDtlsTransport._recv_next no longer uses {name}: DirectSrtp would skip a step"
+        )
 
 
 @pytest.mark.parametrize(
@@ -75,6 +84,8 @@ def test_private_attributes_are_present_on_the_installed_aiortc():
         (RTCRtpReceiver, "_send_rtcp_pli", "_send_rtcp_pli"),
         (RTCRtpSender, "_handle_rtcp_packet", "_handle_rtcp_packet"),
         (RTCDtlsTransport, "_send_rtp", "_send_rtp"),
+        (RTCDtlsTransport, "_handle_rtp_data", "_handle_rtp_data"),
+        (aioice.ice.Connection, "data_received", "Connection.data_received"),
         (aiortc.rtcrtpreceiver.RemoteStreamTrack, "recv", "RemoteStreamTrack._queue"),
         (aiortc, "__version__", "1.16"),
     ],

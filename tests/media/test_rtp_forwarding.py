@@ -26,6 +26,7 @@ from media.rtp_writer import (
     MID_URI,
     RtpStreamLayout,
     abs_send_time,
+    ntp_ms,
     ntp_time,
     rtp_packet,
     rtx_payload,
@@ -114,6 +115,9 @@ def test_send_times_match_aiortcs_clock():
     ntp = clock.datetime_to_ntp(instant)
     assert abs(ntp_time(instant.timestamp()) - ntp) < 2**12  # within a microsecond
     assert abs_send_time(instant.timestamp()) == (ntp >> 14) & 0xFFFFFF
+    # aiortc's arrival clock (clock.current_ms) on the same instant
+    since_era = instant - datetime.datetime(1900, 1, 1, tzinfo=datetime.UTC)
+    assert ntp_ms(instant.timestamp()) == int(since_era.total_seconds() * 1000)
 
 
 def test_the_layout_follows_the_answer():

@@ -1,0 +1,94 @@
+"""SRTP reaches aiortc's packet handlers in the call that received it, not through aioice's
+queue and the DTLS transport's receive task (media.forwarding.DirectSrtp)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from media import forwarding
+
+
+async def test_srtp_skips_the_ice_queue_once_the_transport_has_its_keys(
+    make_consult, make_client, connected, wait
+):
+    consult = make_consult()
+    physician = make_client("physician")
+    guardian = make_client("guardian")
+    await connected(consult, {"physician": physician, "guardian": guardian})
+    await wait(lambda: len(guardian.received["video"].pts) >= 10, 10, "10 frames at the guardian")
+
+    peer = consult.media._parties["physician"].peer
+    (direct,) = peer.direct_srtp.values()  # BUNDLE: one transport for audio and video
+    queued_srtp: list[int] = []
+    take_queue = direct._queued
+
+    def queue(data: bytes, component: int) -> None:
+        if 127 < data[0] < 192:
+            queued_srtp.append(len(data))
+        take_queue(data, component)
+
+    direct._queued = queue
+    before = direct.packets
+    seen = len(guardian.received["video"].pts)
+    await wait(lambda: len(guardian.received["video"].pts) >= seen + 30, 10, "30 more frames")
+
+    # Every SRTP datagram of the last second was handled in the call: none went to the queue,
+    # and what went direct is what the guardian got (30 frames are well over 30 packets).
+    assert queued_srtp == []
+    assert direct.packets - before >= 30
+    stats = consult.media.stats()["roles"]["physician"]["srtp_direct"]
+    assert stats == {"packets": direct.packets, "dropped": 0}
+    # The transport's own counters (its getStats) still count what it received.
+    report = direct._dtls._get_stats()
+    (transport_stats,) = [s for s in report.values() if s.type == "transport"]
+    assert transport_stats.packetsReceived >= direct.packets
+
+
+async def test_a_handler_that_never_waits_runs_inside_the_call():
+    ran: list[str] = []
+
+    async def handle() -> None:
+        ran.append("handled")
+
+    forwarding.run_now(handle())
+    assert ran == ["handled"]
+
+
+async def test_a_handler_that_waits_is_carried_on_by_a_task_in_order():
+    loop = asyncio.get_running_loop()
+    sent = loop.create_future()
+    steps: list[str] = []
+
+    async def handle() -> None:
+        steps.append("before")
+        steps.append(await sent)
+        await asyncio.sleep(0)  # a bare yield too
+        steps.append("after")
+
+    forwarding.run_now(handle())
+    assert steps == ["before"]
+    sent.set_result("sent")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert steps == ["before", "sent", "after"]
+
+
+async def test_a_failing_handler_drops_its_packet_and_is_logged(caplog):
+    loop = asyncio.get_running_loop()
+    sent = loop.create_future()
+
+    async def fails_at_once() -> None:
+        raise ValueError("malformed")
+
+    async def fails_after_waiting() -> None:
+        await sent
+
+    with caplog.at_level(logging.ERROR, logger="media.forwarding"):
+        forwarding.run_now(fails_at_once())  # does not raise
+        forwarding.run_now(fails_after_waiting())
+        sent.set_exception(ConnectionError("transport closed"))
+        for _ in range(5):
+            await asyncio.sleep(0)
+    failures = [r for r in caplog.records if "packet handler failed" in r.getMessage()]
+    assert [type(r.exc_info[1]) for r in failures] == [ValueError, ConnectionError]
