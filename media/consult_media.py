@@ -64,14 +64,12 @@ leg toward ``role`` dropped frames), ``peer_closed``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import av
 from aiortc import (
-    MediaStreamError,
     MediaStreamTrack,
     RTCBundlePolicy,
     RTCConfiguration,
@@ -186,7 +184,6 @@ class _Leg:
     rtp: RtpLeg | None = None
     source_role: str | None = None
     attached_track: MediaStreamTrack | None = None
-    drain: asyncio.Task[None] | None = None
 
     @property
     def mid(self) -> str | None:
@@ -560,13 +557,11 @@ class ConsultMedia:
         first_of_kind = (
             next(x for x in party.peer.legs if x.kind == leg.kind) if party.peer else None
         )
+        # Only the first m-line of a kind is forwarded; a receiver with no listener
+        # counts its frames and drops them.
         if leg is first_of_kind:
             codec = "opus" if leg.kind == "audio" else video_codec
-            party.inbound[leg.kind].attach(track, leg.hooks, codec)
-        else:
-            # Only the first m-line of a kind is forwarded; the rest must still be
-            # read, or the remote track's unbounded queue grows.
-            leg.drain = asyncio.create_task(_drain(track))
+            party.inbound[leg.kind].attach(leg.hooks, codec)
 
     def _bind_legs(self) -> None:
         for party in self._parties.values():
@@ -587,8 +582,6 @@ class ConsultMedia:
         peer.closing = True
         for leg in peer.legs:
             leg.forwarder.close()
-            if leg.drain is not None:
-                leg.drain.cancel()
         for stream in party.inbound.values():
             stream.detach()
         try:
@@ -631,9 +624,3 @@ class ConsultMedia:
             self._on_event(MediaEvent(self.consult_id, role, kind, detail))
         except Exception:
             self.log.exception("media event handler failed on %s", kind)
-
-
-async def _drain(track: MediaStreamTrack) -> None:
-    with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
-        while True:
-            await track.recv()

@@ -6,20 +6,18 @@ touch an aiortc name that starts with an underscore.
 
 What it does
 ------------
-* **Packets instead of decoded frames, on the event loop.** aiortc's receiver
-  puts every frame its jitter buffer completes into a ``queue.Queue`` read by a
-  decoder thread, which posts each decoded frame back to the loop with
-  ``run_coroutine_threadsafe``. For a receiver registered through
-  :func:`prepare_receiver` that queue is replaced by a :class:`FrameHandOff`:
-  ``put`` wraps the frame into an ``av.Packet`` (data, pts, time_base = 1/clock
-  rate, keyframe flag) and puts it straight into the remote track's queue, on the
-  loop, in the same call. The decoder thread aiortc still starts waits idle until
-  the receiver stops. (The thread round trip per frame, two GIL hand-offs and a
-  self-pipe wake-up, was the largest single cost of a forwarded consult.) Other
-  aiortc receivers in the process are untouched and keep decoding.
-  ``RTCRtpSender._next_encoded_frame`` already treats anything that is not an
-  ``av.Frame`` as pre-encoded and only re-packetises it, so a remote track of a
-  prepared receiver can be handed to a sender as is.
+* **Encoded frames instead of decoded ones, in the call that completed them.**
+  aiortc's receiver puts every frame its jitter buffer completes into a
+  ``queue.Queue`` read by a decoder thread, which posts each decoded frame back to
+  the loop with ``run_coroutine_threadsafe``, where the remote track's ``recv()``
+  yields it. For a receiver registered through :func:`prepare_receiver` that queue
+  is replaced by a :class:`FrameHandOff`: ``put`` hands the encoded frame (bytes,
+  RTP timestamp, RTP payloads) to a listener (:meth:`ReceiverHooks.deliver_frames_to`)
+  on the loop, in the same call. The decoder thread aiortc still starts waits idle
+  until the receiver stops, and the remote track stays silent. (The thread round
+  trip per frame, two GIL hand-offs and a self-pipe wake-up, was the largest single
+  cost of a forwarded consult; the track's queue and reader task after it were the
+  next.) Other aiortc receivers in the process are untouched and keep decoding.
 * **Lower audio latency.** The audio receiver's ``JitterBuffer(prefetch=4)`` holds
   four packets (~80 ms) before releasing one. A forwarding server has no playout
   clock to protect (the browser at the far end runs its own jitter buffer), so a
@@ -79,7 +77,6 @@ import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from typing import Any, cast
 
 import aioice.ice
@@ -94,11 +91,9 @@ import aiortc.rtcrtpparameters
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import aiortc.rtp
-import av
 import pylibsrtp
 from aiortc import MediaStreamError, RTCRtpReceiver, RTCRtpSender
 
-from media.bitstream import is_keyframe
 from media.errors import ForwardingHookBroken
 from media.rtp_writer import (
     ABS_SEND_TIME_URI,
@@ -191,11 +186,6 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "aiortc.rtcrtpreceiver.decoder_worker takes its frames with input_q.get()",
         "the idle decoder thread must block in FrameHandOff.get until the receiver stops",
         lambda: _uses(getattr(aiortc.rtcrtpreceiver, "decoder_worker", None), "get"),
-    ),
-    Requirement(
-        "RemoteStreamTrack._queue (asyncio.Queue read by recv())",
-        "FrameHandOff puts the packets where the remote track's recv() reads them",
-        lambda: _remote_track_queue_ok(),
     ),
     Requirement(
         "RTCRtpReceiver._RTCRtpReceiver__jitter_buffer (.add(packet) in _handle_rtp_packet)",
@@ -361,16 +351,6 @@ REQUIREMENTS: tuple[Requirement, ...] = (
 )
 
 
-def _remote_track_queue_ok() -> bool:
-    try:
-        track = aiortc.rtcrtpreceiver.RemoteStreamTrack(kind="video")
-    except Exception:
-        return False
-    return isinstance(getattr(track, "_queue", None), asyncio.Queue) and _uses(
-        aiortc.rtcrtpreceiver.RemoteStreamTrack.recv, "_queue", "get"
-    )
-
-
 def _jitter_frame_ok() -> bool:
     try:
         frame = aiortc.jitterbuffer.JitterFrame(data=b"x", timestamp=1)
@@ -405,43 +385,29 @@ class RtpJitterFrame(aiortc.jitterbuffer.JitterFrame):
         self.rtp = rtp
 
 
-class PacketDecoder:
-    """Turns a jitter-buffer frame into an ``av.Packet``: wraps bytes, never decodes."""
-
-    def __init__(self, mime_type: str, clock_rate: int) -> None:
-        self.codec = codec_name(mime_type)
-        self.time_base = Fraction(1, clock_rate)
-
-    def decode(self, encoded_frame: aiortc.jitterbuffer.JitterFrame) -> list[av.Packet]:
-        data = encoded_frame.data
-        if not data:
-            # Padding-only RTP packets (bandwidth probes) depayload to nothing.
-            return []
-        packet = av.Packet(data)
-        packet.pts = encoded_frame.timestamp
-        packet.dts = encoded_frame.timestamp
-        packet.time_base = self.time_base
-        packet.is_keyframe = is_keyframe(self.codec, data)
-        # The RTP payloads ride along for the packet-forwarding legs (see RtpLeg).
-        packet.opaque = getattr(encoded_frame, "rtp", None)
-        return [packet]
+FrameListener = Callable[[Any, aiortc.jitterbuffer.JitterFrame], None]
+"""Takes each frame a prepared receiver completes: ``(codec parameters, frame)``."""
 
 
 class FrameHandOff:
     """Stands in for a prepared receiver's decoder ``queue.Queue``.
 
-    ``put((codec, frame))`` runs on the event loop inside ``_handle_rtp_packet``: the
-    frame becomes an ``av.Packet`` in the remote track's queue at once. ``put(None)``
-    (the receiver stopping) releases aiortc's decoder thread, which has been blocked
-    in :meth:`get` since ``receive()``; it then ends the track as it always does.
+    ``put((codec, frame))`` runs on the event loop inside ``_handle_rtp_packet`` (or the
+    video buffer's release): the frame goes to the listener in that same call, with no
+    ``av.Packet``, no queue and no task to wake. The remote track stays silent.
+    ``put(None)`` (the receiver stopping) releases aiortc's decoder thread, which has
+    been blocked in :meth:`get` since ``receive()``; it then ends the track as it
+    always does.
     """
 
-    def __init__(self, receiver: RTCRtpReceiver) -> None:
-        # The remote track only exists once setRemoteDescription ran: look it up per frame.
-        self._receiver = receiver
-        self._decoders: dict[str, PacketDecoder] = {}
+    def __init__(self) -> None:
+        self._listener: FrameListener | None = None
         self._stopped = threading.Event()
         self.frames = 0
+        self.unheard = 0
+
+    def listen(self, listener: FrameListener | None) -> None:
+        self._listener = listener
 
     def put(self, item: tuple[Any, aiortc.jitterbuffer.JitterFrame] | None) -> None:
         if item is None:
@@ -450,16 +416,18 @@ class FrameHandOff:
         self.put_frame(*item)
 
     def put_frame(self, codec: Any, encoded_frame: aiortc.jitterbuffer.JitterFrame) -> None:
-        decoder = self._decoders.get(codec.mimeType)
-        if decoder is None:
-            decoder = self._decoders[codec.mimeType] = PacketDecoder(
-                codec.mimeType, codec.clockRate
-            )
-        # aiortc private: RemoteStreamTrack._queue, read by the track's recv()
-        track_queue: asyncio.Queue[Any] = self._receiver._track._queue  # type: ignore[union-attr]
-        for packet in decoder.decode(encoded_frame):
-            self.frames += 1
-            track_queue.put_nowait(packet)
+        if not encoded_frame.data:
+            return  # padding-only RTP packets (bandwidth probes) depayload to nothing
+        listener = self._listener
+        if listener is None:
+            self.unheard += 1
+            return
+        self.frames += 1
+        try:
+            listener(codec, encoded_frame)
+        except Exception:
+            # The buffer releasing this frame must not stop half-way through its run.
+            logger.exception("a frame listener failed; the frame is dropped")
 
     def get(self) -> None:
         """What aiortc's decoder thread reads: nothing, until the receiver stops."""
@@ -668,9 +636,10 @@ class ReceiverHooks:
     REMB_CAP_TTL = 5.0
     """A downstream REMB older than this no longer caps the upstream estimate."""
 
-    def __init__(self, receiver: RTCRtpReceiver, kind: str) -> None:
+    def __init__(self, receiver: RTCRtpReceiver, kind: str, hand_off: FrameHandOff) -> None:
         self.receiver = receiver
         self.kind = kind
+        self.hand_off = hand_off
         self.rtx_ssrcs: frozenset[int] = frozenset()
         self.remb_cap: int | None = None
         self.remb_cap_at = 0.0
@@ -678,6 +647,11 @@ class ReceiverHooks:
         self.rembs_capped = 0
         self.rembs_sent = 0
         self._send_rtcp_unhooked: Callable[[Any], Awaitable[None]] = receiver._send_rtcp
+
+    def deliver_frames_to(self, listener: FrameListener | None) -> None:
+        """Each frame the receiver completes goes to ``listener(codec, frame)`` in the call
+        that completed it; with no listener (None) frames are counted and dropped."""
+        self.hand_off.listen(listener)
 
     def buffer_counters(self) -> dict[str, int]:
         """What the receiver's forwarding buffer threw away: packets that came too late
@@ -766,15 +740,16 @@ class ReceiverHooks:
 def prepare_receiver(
     receiver: RTCRtpReceiver, kind: str, *, low_latency_audio: bool = True
 ) -> ReceiverHooks:
-    """Make ``receiver``'s remote track yield ``av.Packet`` and return its feedback hooks.
+    """Make ``receiver`` hand its encoded frames to a listener instead of a decoder, and
+    return its hooks (:meth:`ReceiverHooks.deliver_frames_to` names the listener).
 
     Call before the peer connection starts the receiver (i.e. right after
     ``addTransceiver``, before ``setRemoteDescription``).
     """
     verify_aiortc()
-    hooks = ReceiverHooks(receiver, kind)
-    # aiortc private: RTCRtpReceiver.__decoder_queue, and the remote track's queue
-    hand_off = FrameHandOff(receiver)
+    hand_off = FrameHandOff()
+    hooks = ReceiverHooks(receiver, kind, hand_off)
+    # aiortc private: RTCRtpReceiver.__decoder_queue
     receiver._RTCRtpReceiver__decoder_queue = hand_off  # type: ignore[attr-defined]
 
     if kind == "audio" and low_latency_audio:

@@ -5,10 +5,10 @@ phone drops off Wi-Fi and reconnects with a new peer, the same inbound stream is
 re-attached to the new remote track, so the legs carrying it to the physician and
 the recorder's sink keep one continuous timeline.
 
-It reads the remote track (encoded ``av.Packet`` objects, see
-:mod:`media.forwarding`), hands every frame to the sink callback and to each
-subscribed :class:`~media.forwarders.Forwarder`, and is the upstream end of the
-feedback loop: keyframe requests (rate-limited) and downstream bandwidth (REMB).
+It takes each encoded frame from the receiver's hand-off (see :mod:`media.forwarding`)
+in the call that completed it, hands it to the sink callback and to each subscribed
+:class:`~media.forwarders.Forwarder`, and is the upstream end of the feedback loop:
+keyframe requests (rate-limited) and downstream bandwidth (REMB).
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import Any
 
-import av
-from aiortc import MediaStreamError, MediaStreamTrack
+import aiortc.jitterbuffer
 
+from media.bitstream import is_keyframe
 from media.encoded_frame import EncodedFrame
 from media.forwarders import Forwarder
-from media.forwarding import ReceiverHooks
+from media.forwarding import ReceiverHooks, codec_name
 from media.log import ConsultLog
 from media.timeline import ContinuousTimeline
 
@@ -76,8 +77,11 @@ class InboundStream:
         self._on_keyframe_request = on_keyframe_request
         self._subscribers: list[Forwarder] = []
         self._hooks: ReceiverHooks | None = None
-        self._reader: asyncio.Task[None] | None = None
         self._codec: str | None = None
+        # The codec of the frames coming in, as last seen, and what follows from it.
+        self._frame_codec: Any = None
+        self._frame_codec_name = ""
+        self._time_base = Fraction(1, 90000)
         self._timeline: ContinuousTimeline | None = None
         self._last_pli = -1e9
         self._pending_pli: asyncio.TimerHandle | None = None
@@ -89,22 +93,26 @@ class InboundStream:
 
     # -- source ---------------------------------------------------------------
 
-    def attach(self, track: MediaStreamTrack, hooks: ReceiverHooks, codec: str) -> None:
-        """Read from a (new) remote track of the party; a reconnect is a new source."""
-        self._stop_reader()
+    def attach(self, hooks: ReceiverHooks, codec: str) -> None:
+        """Take the frames of a (new) receiver of the party; a reconnect is a new source."""
+        self._stop_listening()
         self._fold_buffer_counters()
         self._hooks = hooks
         self._codec = codec
         self._stats.codec = codec
         self._stats.source += 1
         self._stats.attached = True
-        self._reader = asyncio.create_task(
-            self._read(track, self._stats.source), name=f"inbound-{self.role}-{self.kind}"
-        )
+        source = self._stats.source
+        loop = asyncio.get_running_loop()
+
+        def on_frame(codec: Any, frame: aiortc.jitterbuffer.JitterFrame) -> None:
+            self._deliver(codec, frame, source, loop.time())
+
+        hooks.deliver_frames_to(on_frame)
 
     def detach(self) -> None:
         """The party's peer is gone; subscribers stay bound and idle until it returns."""
-        self._stop_reader()
+        self._stop_listening()
         self._fold_buffer_counters()
         self._hooks = None
         self._stats.attached = False
@@ -120,53 +128,39 @@ class InboundStream:
     def codec(self) -> str | None:
         return self._codec
 
-    def _stop_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            self._reader = None
+    def _stop_listening(self) -> None:
+        if self._hooks is not None:
+            self._hooks.deliver_frames_to(None)
 
-    async def _read(self, track: MediaStreamTrack, source: int) -> None:
-        loop = asyncio.get_running_loop()
-        warned = False
-        while True:
-            try:
-                item = await track.recv()
-            except MediaStreamError:
-                self.log.debug("%s track of source %d ended", self.kind, source)
-                return
-            if not isinstance(item, av.Packet):
-                if not warned:
-                    # Should be impossible once the hook guard passed; loud rather than silent.
-                    self.log.error(
-                        "%s receiver yields decoded frames: forwarding hook not active", self.kind
-                    )
-                    warned = True
-                continue
-            self._deliver(item, source, loop.time())
-
-    def _deliver(self, packet: av.Packet, source: int, now: float) -> None:
-        time_base = packet.time_base
-        assert time_base is not None and packet.pts is not None
+    def _deliver(
+        self, codec: Any, frame: aiortc.jitterbuffer.JitterFrame, source: int, now: float
+    ) -> None:
+        """``codec``: the frame's RTCRtpCodecParameters (the same object for a whole peer)."""
+        if codec is not self._frame_codec:
+            self._frame_codec = codec
+            self._time_base = Fraction(1, codec.clockRate)
+            self._frame_codec_name = codec_name(codec.mimeType)
+        time_base = self._time_base
         if self._timeline is None:
             self._timeline = ContinuousTimeline.for_time_base(time_base)
-        # media.forwarding hangs the frame's RTP payloads on the packet
-        rtp = packet.opaque if isinstance(packet.opaque, tuple) else ()
-        frame = EncodedFrame(
+        data = frame.data
+        encoded = EncodedFrame(
             kind=self.kind,
             codec=self._codec or "",
-            data=bytes(packet),
-            pts=self._timeline.map(source, packet.pts, now),
+            data=data,
+            pts=self._timeline.map(source, frame.timestamp, now),
             time_base=time_base,
-            keyframe=bool(packet.is_keyframe),
+            keyframe=is_keyframe(self._frame_codec_name, data),
             source=source,
             arrival=now,
-            rtp=rtp,
+            # media.forwarding's buffers keep the RTP payloads the frame came in
+            rtp=getattr(frame, "rtp", ()),
         )
         stats = self._stats
         stats.frames += 1
-        stats.bytes += len(frame.data)
-        stats.last_pts = frame.pts
-        if frame.keyframe and self.kind == "video":
+        stats.bytes += len(data)
+        stats.last_pts = encoded.pts
+        if encoded.keyframe and self.kind == "video":
             stats.keyframes += 1
             # A keyframe answers every request made so far.
             if self._pending_pli is not None:
@@ -174,11 +168,11 @@ class InboundStream:
                 self._pending_pli = None
         if self._on_frame is not None:
             try:
-                self._on_frame(frame)
+                self._on_frame(encoded)
             except Exception:
                 self.log.exception("packet sink failed on a %s frame", self.kind)
         for leg in list(self._subscribers):
-            leg.push(frame)
+            leg.push(encoded)
 
     # -- downstream legs (the Upstream protocol of media.forwarders) ------------
 

@@ -6,12 +6,10 @@ import asyncio
 import inspect
 import threading
 import types
-from fractions import Fraction
 
 import aioice.ice
 import aiortc
 import aiortc.rtcrtpreceiver
-import av
 import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
@@ -86,7 +84,6 @@ def test_private_attributes_are_present_on_the_installed_aiortc():
         (RTCDtlsTransport, "_send_rtp", "_send_rtp"),
         (RTCDtlsTransport, "_handle_rtp_data", "_handle_rtp_data"),
         (aioice.ice.Connection, "data_received", "Connection.data_received"),
-        (aiortc.rtcrtpreceiver.RemoteStreamTrack, "recv", "RemoteStreamTrack._queue"),
         (aiortc, "__version__", "1.16"),
     ],
 )
@@ -94,12 +91,6 @@ def test_verification_fails_loudly_when_aiortc_moved(monkeypatch, owner, attribu
     forwarding.forget_verification()
     if attribute == "__version__":
         monkeypatch.setattr(owner, attribute, "1.17.0")
-    elif attribute == "recv":
-
-        async def recv_elsewhere(self):  # reads its frames from somewhere else
-            return await self._frames.get()
-
-        monkeypatch.setattr(owner, attribute, recv_elsewhere)
     else:
         monkeypatch.delattr(owner, attribute)
     try:
@@ -115,21 +106,42 @@ def test_verification_fails_loudly_when_aiortc_moved(monkeypatch, owner, attribu
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 
 
-async def test_prepared_receiver_hands_frames_to_its_track_on_the_loop_thread():
+async def test_prepared_receiver_hands_frames_to_its_listener_in_the_same_call(caplog):
     prepared = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
     plain = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))
-    forwarding.prepare_receiver(prepared, "video")
+    hooks = forwarding.prepare_receiver(prepared, "video")
     # setRemoteDescription creates the remote track after the receiver was prepared
     prepared._track = aiortc.rtcrtpreceiver.RemoteStreamTrack(kind="video")
     assert forwarding.hand_off_of(plain) is None
     hand_off = forwarding.hand_off_of(prepared)
-    assert hand_off is not None
+    assert hand_off is hooks.hand_off
 
-    # What _handle_rtp_packet does with a completed frame: no thread is involved.
-    prepared._RTCRtpReceiver__decoder_queue.put((VP8, JitterFrame(b"\x10\x02\x00", 3000)))
-    packet = prepared.track._queue.get_nowait()
-    assert isinstance(packet, av.Packet) and bytes(packet) == b"\x10\x02\x00"
-    assert packet.pts == 3000 and packet.is_keyframe and hand_off.frames == 1
+    # What _handle_rtp_packet does with a completed frame: before a listener, dropped
+    # and counted; then handed over inside the put() call, on this (the loop's) thread.
+    decoder_queue = prepared._RTCRtpReceiver__decoder_queue
+    decoder_queue.put((VP8, JitterFrame(b"\x10\x02\x00", 3000)))
+    heard: list[tuple[object, JitterFrame, threading.Thread]] = []
+    hooks.deliver_frames_to(
+        lambda codec, frame: heard.append((codec, frame, threading.current_thread()))
+    )
+    decoder_queue.put((VP8, JitterFrame(b"\x11", 6000)))
+    decoder_queue.put((VP8, JitterFrame(b"", 9000)))  # a padding-only packet: nothing to hand on
+    assert [(c, f.data, f.timestamp, t) for c, f, t in heard] == [
+        (VP8, b"\x11", 6000, threading.current_thread())
+    ]
+    assert (hand_off.frames, hand_off.unheard) == (1, 1)
+    assert prepared.track._queue.empty()  # the remote track stays silent
+
+    # A failing listener loses its frame, not the receiver.
+    def failing(codec: object, frame: JitterFrame) -> None:
+        raise RuntimeError("sink broke")
+
+    hooks.deliver_frames_to(failing)
+    decoder_queue.put((VP8, JitterFrame(b"\x11", 12000)))
+    assert "frame listener failed" in caplog.text
+    hooks.deliver_frames_to(None)
+    decoder_queue.put((VP8, JitterFrame(b"\x11", 15000)))
+    assert hand_off.unheard == 2
 
     # aiortc's decoder thread idles in get() until the receiver stops it with put(None).
     worker = threading.Thread(
@@ -139,32 +151,11 @@ async def test_prepared_receiver_hands_frames_to_its_track_on_the_loop_thread():
     worker.start()
     await asyncio.sleep(0.05)
     assert worker.is_alive() and prepared.track._queue.empty()
-    prepared._RTCRtpReceiver__decoder_queue.put(None)
+    decoder_queue.put(None)
     await asyncio.to_thread(worker.join, 5)
     assert not worker.is_alive()
     with pytest.raises(aiortc.MediaStreamError):  # the worker ended the track, as aiortc does
         await asyncio.wait_for(prepared.track.recv(), 5)
-
-
-def test_packet_decoder_wraps_the_encoded_frame():
-    decoder = forwarding.PacketDecoder("video/VP8", 90000)
-    key, delta = (
-        decoder.decode(JitterFrame(b"\x10\x02\x00", 3000)),
-        decoder.decode(JitterFrame(b"\x11", 6000)),
-    )
-    assert isinstance(key[0], av.Packet)
-    assert bytes(key[0]) == b"\x10\x02\x00" and key[0].pts == 3000
-    assert key[0].time_base == Fraction(1, 90000)
-    assert key[0].is_keyframe and not delta[0].is_keyframe
-    assert decoder.decode(JitterFrame(b"", 9000)) == []  # padding-only packets
-
-    h264 = forwarding.PacketDecoder("video/H264", 90000)
-    idr = b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x00\x01\x68\xce" + b"\x00\x00\x00\x01\x65\x88"
-    assert h264.decode(JitterFrame(idr, 0))[0].is_keyframe
-    assert not h264.decode(JitterFrame(b"\x00\x00\x00\x01\x41\x9a", 3000))[0].is_keyframe
-
-    opus = forwarding.PacketDecoder("audio/opus", 48000)
-    assert opus.decode(JitterFrame(b"\xfc\x01", 960))[0].time_base == Fraction(1, 48000)
 
 
 def rtp(seq: int, timestamp: int, data: bytes = b"x") -> RtpPacket:

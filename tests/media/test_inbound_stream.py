@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from fractions import Fraction
 
-import av
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from media.forwarders import PassthroughForwarder
 from media.inbound import InboundStream
@@ -22,6 +23,15 @@ class FakeHooks:
         self.rembs: list[int] = []
         self.cap: int | None = None
         self.counters = {"late_packets": 0, "holes_skipped": 0}
+        self.listener = None
+
+    def deliver_frames_to(self, listener) -> None:
+        self.listener = listener
+
+    def frame(self, pts: int, key: bool, codec: RTCRtpCodecParameters | None = None) -> None:
+        """What the receiver's buffer does with a completed VP8 frame."""
+        assert self.listener is not None, "nobody is listening"
+        self.listener(codec or VP8, JitterFrame(bytes([0x10 if key else 0x11, 7]), pts))
 
     def buffer_counters(self) -> dict[str, int]:
         return dict(self.counters)
@@ -38,22 +48,9 @@ class FakeHooks:
         self.cap = bitrate
 
 
-class FakeTrack:
-    kind = "video"
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue = asyncio.Queue()
-
-    async def recv(self):
-        return await self.queue.get()
-
-
-def packet(pts: int, key: bool) -> av.Packet:
-    p = av.Packet(bytes([0 if key else 1, 7]))
-    p.pts = pts
-    p.time_base = Fraction(1, 90000)
-    p.is_keyframe = key
-    return p
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
+OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
 
 
 async def test_keyframe_requests_are_coalesced_per_interval():
@@ -63,7 +60,7 @@ async def test_keyframe_requests_are_coalesced_per_interval():
     )
     stream.PLI_INTERVAL = 0.2
     hooks = FakeHooks()
-    stream.attach(FakeTrack(), hooks, "vp8")
+    stream.attach(hooks, "vp8")
     for _ in range(5):
         stream.request_keyframe("downstream_pli")
     await asyncio.sleep(0.05)
@@ -78,11 +75,10 @@ async def test_a_keyframe_cancels_the_pending_request():
     stream = InboundStream("guardian", "video", LOG)
     stream.PLI_INTERVAL = 0.2
     hooks = FakeHooks()
-    track = FakeTrack()
-    stream.attach(track, hooks, "vp8")
+    stream.attach(hooks, "vp8")
     stream.request_keyframe("a")
     stream.request_keyframe("b")  # would go out at the end of the interval...
-    await track.queue.put(packet(0, key=True))  # ...but a keyframe arrives first
+    hooks.frame(0, key=True)  # ...but a keyframe arrives first
     await asyncio.sleep(0.3)
     assert hooks.plis == 1
     await stream.close()
@@ -94,12 +90,15 @@ async def test_frames_reach_the_sink_and_every_leg():
     legs = [PassthroughForwarder("video", LOG), PassthroughForwarder("video", LOG)]
     for leg in legs:
         stream.subscribe(leg)
-    track = FakeTrack()
-    stream.attach(track, FakeHooks(), "vp8")
+    hooks = FakeHooks()
+    stream.attach(hooks, "vp8")
     for n in range(3):
-        await track.queue.put(packet(1000 + n * 3000, key=n == 0))
-    await asyncio.sleep(0.05)
-    assert [f.pts for f in got] == [0, 3000, 6000]  # rebased onto the stream's timeline
+        hooks.frame(1000 + n * 3000, key=n == 0)
+    # In the call that completed each frame, rebased onto the stream's timeline.
+    assert [f.pts for f in got] == [0, 3000, 6000]
+    assert [f.keyframe for f in got] == [True, False, False]
+    assert {f.time_base for f in got} == {Fraction(1, 90000)}
+    assert got[0].data == b"\x10\x07" and got[0].source == 1
     assert all(leg.stats().pushed == 3 for leg in legs)
     assert stream.stats().keyframes == 1 and stream.stats().subscribers == 2
     legs[0].close()
@@ -111,7 +110,7 @@ async def test_downstream_remb_relays_the_lowest_leg():
     stream = InboundStream("physician", "video", LOG)
     stream.REMB_INTERVAL = 0.0
     hooks = FakeHooks()
-    stream.attach(FakeTrack(), hooks, "vp8")
+    stream.attach(hooks, "vp8")
     a, b = PassthroughForwarder("video", LOG), PassthroughForwarder("video", LOG)
     stream.subscribe(a)
     stream.subscribe(b)
@@ -130,7 +129,7 @@ async def test_no_requests_without_a_peer():
     stream.request_keyframe("x")
     assert stream.stats().plis_sent == 0
     audio = InboundStream("guardian", "audio", LOG)
-    audio.attach(FakeTrack(), FakeHooks(), "opus")
+    audio.attach(FakeHooks(), "opus")
     audio.request_keyframe("x")
     assert audio.stats().plis_sent == 0
     await audio.close()
@@ -140,11 +139,36 @@ async def test_buffer_counters_add_up_over_the_partys_reconnects():
     stream = InboundStream("guardian", "video", LOG)
     first, second = FakeHooks(), FakeHooks()
     first.counters = {"late_packets": 2, "holes_skipped": 1}
-    stream.attach(FakeTrack(), first, "vp8")
+    stream.attach(first, "vp8")
     assert (stream.stats().late_packets, stream.stats().holes_skipped) == (2, 1)
     stream.detach()  # the phone dropped off Wi-Fi: its peer's buffer is gone
     first.counters = {"late_packets": 99, "holes_skipped": 99}  # not read again
     second.counters = {"late_packets": 1, "holes_skipped": 0}
-    stream.attach(FakeTrack(), second, "vp8")
+    assert first.listener is None  # a late frame of the old peer reaches nobody
+    stream.attach(second, "vp8")
     assert (stream.stats().late_packets, stream.stats().holes_skipped) == (3, 1)
     await stream.close()
+
+
+async def test_keyframes_and_clock_follow_the_codec():
+    got: list = []
+    video = InboundStream("physician", "video", LOG, on_frame=got.append)
+    hooks = FakeHooks()
+    video.attach(hooks, "h264")
+    idr = b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x00\x01\x68\xce" + b"\x00\x00\x00\x01\x65\x88"
+    hooks.listener(H264, JitterFrame(idr, 0))
+    hooks.listener(H264, JitterFrame(b"\x00\x00\x00\x01\x41\x9a", 3000))
+    assert [f.keyframe for f in got] == [True, False]
+    assert video.stats().keyframes == 1
+
+    heard: list = []
+    audio = InboundStream("physician", "audio", LOG, on_frame=heard.append)
+    audio_hooks = FakeHooks()
+    audio.attach(audio_hooks, "opus")
+    audio_hooks.listener(OPUS, JitterFrame(b"\xfc\x01", 960))
+    (frame,) = heard
+    assert frame.time_base == Fraction(1, 48000) and frame.keyframe and frame.codec == "opus"
+    # An Opus frame that came without its RTP payloads is forwarded whole.
+    assert frame.rtp_payloads() == ((b"\xfc\x01", False),)
+    await video.close()
+    await audio.close()
