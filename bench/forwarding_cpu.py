@@ -76,7 +76,7 @@ class CountingSink:
     def __init__(self) -> None:
         self.count = 0
 
-    def on_packet(self, role: str, kind: str, codec: str, packet: Any) -> None:
+    def on_frame(self, role: str, frame: Any) -> None:
         self.count += 1
 
 

@@ -47,13 +47,14 @@ offer carries the ``i``-th *other* party, in the order parties first offered. In
 other party. The server's outgoing tracks exist from the party's first offer on and
 start carrying media when the other party's arrives: no renegotiation.
 
-Sink contract: ``sink.on_packet(role, kind, codec, packet)`` runs on the event loop
-for every encoded frame received from ``role`` (also before any other party is
-there), in arrival order. **ConsultMedia copies**: every call gets a fresh
-``av.Packet`` the sink owns and may mux (PyAV rebases in place). ``pts`` is on the
+Sink contract: ``sink.on_frame(role, frame)`` runs on the event loop for every
+encoded frame received from ``role`` (also before any other party is there), in
+arrival order. The :class:`~media.encoded_frame.EncodedFrame` is immutable and shared
+with the legs and the other sinks; a sink that needs an ``av.Packet`` to mux takes its
+own with ``frame.to_packet()`` (PyAV rebases packets in place). ``pts`` is on the
 party's continuous per-kind timeline (starts at 0, never goes backwards across
 reconnects, a gap keeps its wall-clock length), ``time_base`` is 1/clock rate
-(1/90000 video, 1/48000 Opus), ``is_keyframe`` is set. A sink must not block.
+(1/90000 video, 1/48000 Opus), ``keyframe`` is set. A sink must not block.
 
 Events (``MediaEvent.kind``): ``peer_created``, ``connection_state``,
 ``track_started`` (first frame of a party's kind on a new peer), ``video_codec_fixed``,
@@ -68,7 +69,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import av
 from aiortc import (
     MediaStreamTrack,
     RTCBundlePolicy,
@@ -164,12 +164,10 @@ class MediaEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-class PacketSink(Protocol):
+class FrameSink(Protocol):
     """Implemented by the server around the recorder (see the module docstring)."""
 
-    def on_packet(
-        self, role: str, kind: Literal["audio", "video"], codec: str, packet: av.Packet
-    ) -> None: ...
+    def on_frame(self, role: str, frame: EncodedFrame) -> None: ...
 
 
 @dataclass
@@ -227,7 +225,7 @@ class ConsultMedia:
         self,
         consult_id: str,
         config: MediaConfig,
-        sink: PacketSink | None = None,
+        sink: FrameSink | None = None,
         on_event: Callable[[MediaEvent], None] | None = None,
     ) -> None:
         self.consult_id = consult_id
@@ -604,8 +602,7 @@ class ConsultMedia:
                     role, "track_started", media=frame.kind, codec=frame.codec, source=frame.source
                 )
             if self._sink is not None:
-                kind: MediaKind = "audio" if frame.kind == "audio" else "video"
-                self._sink.on_packet(role, kind, frame.codec, frame.to_packet())
+                self._sink.on_frame(role, frame)
 
         return on_frame
 

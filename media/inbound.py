@@ -170,7 +170,7 @@ class InboundStream:
             try:
                 self._on_frame(encoded)
             except Exception:
-                self.log.exception("packet sink failed on a %s frame", self.kind)
+                self.log.exception("frame sink failed on a %s frame", self.kind)
         for leg in list(self._subscribers):
             leg.push(encoded)
 

@@ -1,7 +1,7 @@
 """Passthrough recording of one participant's encoded audio and video.
 
-`ParticipantRecording.add_packet` runs on the event loop for every forwarded
-packet. It copies the packet's bytes and offers them to a bounded queue; nothing
+`ParticipantRecording.add_frame` runs on the event loop for every forwarded
+frame. It offers the frame's (immutable) bytes to a bounded queue; nothing
 else. A writer thread turns the queue into Matroska/WebM segments (see
 `segment_file`), never decoding or re-encoding anything.
 
@@ -22,7 +22,7 @@ Policies (the "why" is next to the code that holds each):
 * Timing. Every track is anchored on the wall-clock arrival of its first packet
   in the segment; later packets keep their media-clock spacing. The segment's
   time 0 is the earliest of those arrivals.
-* Overflow (slow disk). `add_packet` never blocks the loop (blocking it would
+* Overflow (slow disk). `add_frame` never blocks the loop (blocking it would
   stall both parties' media to save the recording). When the queue is full the
   packet is dropped and counted; audio resumes with the next packet that fits,
   video resumes only at the next keyframe (a missing inter-frame would corrupt
@@ -58,8 +58,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar, Literal
-
-import av
 
 from recorder.durable_files import sha256_file
 from recorder.recording_reports import (
@@ -98,7 +96,7 @@ class RecordingError(Exception):
 
 
 class RecordingNotRunning(RecordingError):
-    """add_packet before start(), or start_new_segment outside start()..finish()."""
+    """add_frame before start(), or start_new_segment outside start()..finish()."""
 
 
 # --------------------------------------------------------------------------- values
@@ -445,13 +443,21 @@ class ParticipantRecording:
         self._state = "running"
         self._writer.add(self)
 
-    def add_packet(self, kind: MediaKind, codec: str, packet: av.Packet, arrival: float) -> bool:
-        """Queue one encoded packet; True if queued, False if dropped (and counted).
+    def add_frame(
+        self,
+        kind: MediaKind,
+        codec: str,
+        data: bytes,
+        pts: int,
+        time_base: Fraction,
+        keyframe: bool,
+        arrival: float,
+    ) -> bool:
+        """Queue one encoded frame; True if queued, False if dropped (and counted).
 
-        O(1) apart from copying the payload, which the recorder must own because
-        muxing and forwarding both touch the packet. Never blocks.
+        O(1), never blocks; ``data`` is kept as given (bytes are immutable).
 
-        Packets arriving after finish() began are past the end of the record:
+        Frames arriving after finish() began are past the end of the record:
         they are refused (False) and counted, not raised, because the media
         path may deliver a few more before its tracks stop.
         """
@@ -466,22 +472,19 @@ class ParticipantRecording:
             return False
         if kind not in _KINDS:
             raise ValueError(f"kind must be 'audio' or 'video', not {kind!r}")
-        if packet.pts is None or packet.time_base is None:
-            raise ValueError("packet needs pts and time_base")
         self._received[kind] += 1
         if codec not in (AUDIO_CODECS if kind == "audio" else VIDEO_CODECS):
             self._drop_unsupported(kind, codec)
             return False
-        keyframe = packet.is_keyframe
         if kind == "video" and self._video_waits_for_keyframe and not keyframe:
             self._drop_on_overflow(kind, arrival)
             return False
         item = _QueuedPacket(
             kind=kind,
             codec=codec,
-            data=bytes(packet),
-            pts=packet.pts,
-            time_base=packet.time_base,
+            data=data,
+            pts=pts,
+            time_base=time_base,
             keyframe=keyframe,
             arrival=arrival,
             overflow_gap=self._gap[kind],

@@ -1,7 +1,7 @@
 """What a recording reports: per-track, per-segment and per-participant summaries,
 overflow episodes and failures. Plain values the server writes into its audit log.
 
-Counting rule: every packet handed to `add_packet` ends up either written or in
+Counting rule: every packet handed to `add_frame` ends up either written or in
 exactly one `dropped_*` counter, so `KindTotals.accounted == KindTotals.received`.
 """
 

@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import av
-
+from media.encoded_frame import EncodedFrame
 from recorder.participant_recording import ParticipantRecording, RecordingSettings
 from recorder.recording_reports import OverflowReport, RecordingFailure, SegmentSummary
 from server import audit_log
@@ -29,7 +28,7 @@ RECORDER = Actor.system("recorder")
 
 
 class ConsultRecorder:
-    """A `PacketSink` for one consult: one recording per participant, started on their
+    """A `FrameSink` for one consult: one recording per participant, started on their
     first packet."""
 
     def __init__(self, consult_id: str, directory: Path, key_prefix: str, db: Database,
@@ -44,14 +43,16 @@ class ConsultRecorder:
         self._writes: set[asyncio.Task[None]] = set()
         self._finished = False
 
-    def on_packet(self, role: str, kind: Literal["audio", "video"], codec: str,
-                  packet: av.Packet) -> None:
+    def on_frame(self, role: str, frame: EncodedFrame) -> None:
         if self._finished:
             return
         recording = self._recordings.get(role)
         if recording is None:
             recording = self._start(role)
-        recording.add_packet(kind, codec, packet, time.time())
+        kind: Literal["audio", "video"] = "audio" if frame.kind == "audio" else "video"
+        recording.add_frame(
+            kind, frame.codec, frame.data, frame.pts, frame.time_base, frame.keyframe, time.time()
+        )
 
     def _start(self, role: str) -> ParticipantRecording:
         self.directory.mkdir(parents=True, exist_ok=True)

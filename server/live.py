@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Any
 
-import av
 import socketio
 from aiohttp import web
 
 from media import forwarding
-from media.consult_media import ConsultMedia, MediaConfig, MediaEvent, PacketSink
+from media.consult_media import ConsultMedia, FrameSink, MediaConfig, MediaEvent
+from media.encoded_frame import EncodedFrame
 from server.audit_log import Actor
 from server.chat import ChatLog
 from server.cluster import Cluster
@@ -79,17 +79,16 @@ class FanoutSink:
     """Hands each encoded packet to several sinks (still tap, recorder); one sink failing
     never stops the others or the forwarding that called it."""
 
-    def __init__(self, consult_id: str, sinks: list[PacketSink]) -> None:
+    def __init__(self, consult_id: str, sinks: list[FrameSink]) -> None:
         self.consult_id = consult_id
         self.sinks = sinks
 
-    def on_packet(self, role: str, kind: Literal["audio", "video"], codec: str,
-                  packet: av.Packet) -> None:
+    def on_frame(self, role: str, frame: EncodedFrame) -> None:
         for sink in self.sinks:
             try:
-                sink.on_packet(role, kind, codec, packet)
+                sink.on_frame(role, frame)
             except Exception:
-                log.exception("a packet sink failed", extra={"consult_id": self.consult_id})
+                log.exception("a frame sink failed", extra={"consult_id": self.consult_id})
 
 
 def attach_live_consults(app: web.Application, services: Services,

@@ -1,8 +1,9 @@
 """Stills from the forwarded stream: the fallback photo that is always available.
 
-A packet sink keeps each party's video from its latest keyframe on (a copy the media layer
-already made for sinks). A capture asks the sender for a fresh keyframe, waits for it, and
-decodes that keyframe in an executor — the forwarding path never decodes anything.
+A frame sink keeps each party's video from its latest keyframe on (references to the
+immutable frames the media layer shares). A capture asks the sender for a fresh keyframe,
+waits for it, and decodes that keyframe in an executor — the forwarding path never decodes
+anything.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
-import av
-
+from media.encoded_frame import EncodedFrame
 from media.still_capture import StillFrame, decode_latest
 
 # A browser may send a keyframe only every few seconds; cap the memory kept meanwhile.
@@ -24,7 +23,7 @@ MAX_PACKETS_KEPT = 300
 @dataclass
 class _VideoSince:
     codec: str = ""
-    packets: list[av.Packet] = field(default_factory=list)
+    frames: list[EncodedFrame] = field(default_factory=list)
     keyframe_at: float = 0.0
     waiters: list[tuple[float, asyncio.Future[None]]] = field(default_factory=list)
 
@@ -34,24 +33,23 @@ class StillUnavailable(Exception):
 
 
 class StillTap:
-    """A `media.consult_media.PacketSink` for one consult."""
+    """A `media.consult_media.FrameSink` for one consult."""
 
     def __init__(self) -> None:
         self._by_role: dict[str, _VideoSince] = {}
 
-    def on_packet(self, role: str, kind: Literal["audio", "video"], codec: str,
-                  packet: av.Packet) -> None:
-        if kind != "video":
+    def on_frame(self, role: str, frame: EncodedFrame) -> None:
+        if frame.kind != "video":
             return
         since = self._by_role.setdefault(role, _VideoSince())
-        if packet.is_keyframe:
-            since.codec, since.packets, since.keyframe_at = codec, [packet], time.monotonic()
+        if frame.keyframe:
+            since.codec, since.frames, since.keyframe_at = frame.codec, [frame], time.monotonic()
             for asked_at, waiter in since.waiters:
                 if asked_at <= since.keyframe_at and not waiter.done():
                     waiter.set_result(None)
             since.waiters = [(t, w) for t, w in since.waiters if not w.done()]
-        elif since.packets and len(since.packets) < MAX_PACKETS_KEPT:
-            since.packets.append(packet)
+        elif since.frames and len(since.frames) < MAX_PACKETS_KEPT:
+            since.frames.append(frame)
 
     async def capture(self, role: str, request_keyframe: Callable[[], object],
                       within: float = 3.0) -> StillFrame:
@@ -66,7 +64,7 @@ class StillTap:
         try:
             await asyncio.wait_for(arrived, within)
         except TimeoutError:
-            if not since.packets:
+            if not since.frames:
                 raise StillUnavailable(f"no video from the {role} to take a still from") from None
-        packets, codec = list(since.packets[:1]), since.codec  # the keyframe itself
+        packets, codec = [f.to_packet() for f in since.frames[:1]], since.codec  # the keyframe
         return await loop.run_in_executor(None, decode_latest, packets, codec)

@@ -32,6 +32,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 
 from media.consult_media import ConsultMedia, MediaConfig, MediaEvent
+from media.encoded_frame import EncodedFrame
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 
@@ -204,15 +205,16 @@ def _cap_key(cap: Any) -> str:
 
 
 class RecordingSink:
-    """A PacketSink that keeps everything (stands in for the recorder)."""
+    """A FrameSink that keeps everything (stands in for the recorder)."""
 
     def __init__(self) -> None:
         self.packets: list[tuple[str, str, str, av.Packet]] = []
         self.arrival: dict[tuple[str, str, int], float] = {}
 
-    def on_packet(self, role: str, kind: str, codec: str, packet: av.Packet) -> None:
-        self.packets.append((role, kind, codec, packet))
-        self.arrival[(role, kind, packet.pts)] = time.monotonic()
+    def on_frame(self, role: str, frame: EncodedFrame) -> None:
+        packet = frame.to_packet()
+        self.packets.append((role, frame.kind, frame.codec, packet))
+        self.arrival[(role, frame.kind, packet.pts)] = time.monotonic()
 
     def of(self, role: str, kind: str) -> list[av.Packet]:
         return [p for r, k, _, p in self.packets if r == role and k == kind]

@@ -40,14 +40,6 @@ class FedPacket:
     keyframe: bool
     arrival: float
 
-    def to_av(self) -> av.Packet:
-        packet = av.Packet(self.data)
-        packet.pts = self.pts
-        packet.dts = self.pts
-        packet.time_base = self.time_base
-        packet.is_keyframe = self.keyframe
-        return packet
-
 
 @functools.cache
 def encoded_video(
@@ -162,7 +154,9 @@ def shift(packets: Sequence[FedPacket], *, seconds: float = 0.0, pts: int = 0) -
 def feed(recording: ParticipantRecording, packets: Iterable[FedPacket]) -> int:
     accepted = 0
     for p in packets:
-        accepted += recording.add_packet(p.kind, p.codec, p.to_av(), p.arrival)  # type: ignore[arg-type]
+        accepted += recording.add_frame(
+            p.kind, p.codec, p.data, p.pts, p.time_base, p.keyframe, p.arrival
+        )  # type: ignore[arg-type]
     return accepted
 
 

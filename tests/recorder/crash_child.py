@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
-
 from recorder.participant_recording import ParticipantRecording
 
 
@@ -32,11 +30,7 @@ async def main(packets: list[tuple[Any, ...]], directory: Path) -> None:
         delay = started + media_time_s - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        packet = av.Packet(data)
-        packet.pts = pts
-        packet.time_base = time_base
-        packet.is_keyframe = keyframe
-        recording.add_packet(kind, codec, packet, time.time())
+        recording.add_frame(kind, codec, data, pts, time_base, keyframe, time.time())
         counts[kind] += 1
         sys.stdout.write(f"fed {kind} {counts[kind]} {media_time_s:.3f}\n")
         sys.stdout.flush()
