@@ -792,7 +792,11 @@ class DirectSrtp:
     and runs what ``RTCDtlsTransport._recv_next`` would run for it — unprotect, then
     aiortc's own ``_handle_rtp_data`` / ``_handle_rtcp_data`` — in the same call.
     Everything else (STUN is answered before this point; DTLS records, SRTP before the
-    handshake ends, anything after the transport closes) still takes aioice's queue.
+    handshake ends, anything after the transport closes) still takes aioice's queue, and
+    so does every datagram while older ones wait there: order is kept. (Without that the
+    packets a browser sent during the last handshake flight were handled after newer
+    ones, the receiver's first keyframe had a hole, and join → first frame p95 rose
+    from 0.7 s to 1.1 s in the benchmark.)
 
     aiortc's handlers are coroutines that never wait in practice (their only awaits
     end in a non-blocking ``sendto``); :func:`run_now` still hands one that does wait
@@ -819,6 +823,10 @@ class DirectSrtp:
             or not data
             or not 127 < data[0] < 192
             or dtls._state is not _DTLS_CONNECTED
+            # aioice private: Connection._queue. Datagrams that came before the keys (or
+            # while the receive task is behind) are still queued: a newer one must not
+            # overtake them, or the first keyframe's packets arrive after the next frame's.
+            or self._connection._queue.qsize()
         ):
             self._queued(data, component)
             return

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import types
+
+import aiortc.rtcdtlstransport
 
 from media import forwarding
 
@@ -43,6 +46,45 @@ async def test_srtp_skips_the_ice_queue_once_the_transport_has_its_keys(
     report = direct._dtls._get_stats()
     (transport_stats,) = [s for s in report.values() if s.type == "transport"]
     assert transport_stats.packetsReceived >= direct.packets
+
+
+async def test_a_datagram_never_overtakes_older_ones_still_in_the_queue():
+    """What a browser sends during the last handshake flight waits in aioice's queue until
+    the transport's task reads it; a newer datagram must queue behind it, not go first."""
+    handled: list[bytes] = []
+
+    class Srtp:
+        def unprotect(self, data: bytes) -> bytes:
+            return data
+
+    class Connection:  # aioice.Connection's hand-over and queue
+        def __init__(self) -> None:
+            self._queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
+
+        def data_received(self, data: bytes, component: int) -> None:
+            self._queue.put_nowait((data, component))
+
+    async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+        handled.append(data)
+
+    connection = Connection()
+    dtls = types.SimpleNamespace(
+        _rx_srtp=Srtp(),
+        _state=aiortc.rtcdtlstransport.State.CONNECTED,
+        transport=types.SimpleNamespace(_connection=connection),
+        _handle_rtp_data=handle_rtp_data,
+        _RTCDtlsTransport__rx_bytes=0,
+        _RTCDtlsTransport__rx_packets=0,
+    )
+    direct = forwarding.DirectSrtp(dtls)  # type: ignore[arg-type]
+    first_frame, second_frame = b"\x80\x60first", b"\x80\x60second"
+    connection._queue.put_nowait((first_frame, 1))  # arrived before the keys, not read yet
+    connection.data_received(second_frame, 1)
+    assert handled == [] and direct.packets == 0
+    assert [connection._queue.get_nowait()[0] for _ in range(2)] == [first_frame, second_frame]
+    # The transport's task has caught up: from here on, datagrams go direct.
+    connection.data_received(second_frame, 1)
+    assert handled == [second_frame] and direct.packets == 1
 
 
 async def test_a_handler_that_never_waits_runs_inside_the_call():
