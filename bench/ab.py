@@ -1,6 +1,7 @@
 """Two commits side by side, at the same moments: what a change to the media path bought.
 
     .venv/bin/python -m bench.ab BEFORE AFTER [--n 3] [--pairs 4] [--seconds 20]
+    .venv/bin/python -m bench.ab HEAD HEAD --after-mode janus    # shouzhen against Janus
 
 Each commit is checked out in a worktree (sharing this checkout's ``.venv`` and
 ``bench/.media``). A pair runs the two harnesses *at once*: both servers on CPU 0,
@@ -9,7 +10,8 @@ VM touches both alike. Runs one after the other could not see a 5 % step here: t
 VM's speed drifts by more than that between minutes. Within a pair it cancels; the
 ratio AFTER/BEFORE of CPU-s/s per consult is the measure (an A/A pair of one commit
 read 0.995 and 1.006). Both servers share one core, so the absolute figures are a
-little above a run alone; compare the ratios.
+little above a run alone; compare the ratios. ``--after-mode janus`` pairs a commit with
+Janus the same way: the one drift-free reading of "CPU per consult within 2× of Janus".
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ def worktree(rev: str, parent: Path) -> Path:
     return path
 
 
-def run_pair(trees: list[Path], args: argparse.Namespace, out: Path, i: int) -> list[dict]:
+def run_pair(
+    sides: list[tuple[Path, str]], args: argparse.Namespace, out: Path, i: int
+) -> list[dict]:
     procs = []
-    for k, tree in enumerate(trees):
+    for k, (tree, mode) in enumerate(sides):
         result = out / f"pair{i}-{k}.json"
         command = [
             str(ROOT / ".venv" / "bin" / "python"),
@@ -54,7 +58,7 @@ def run_pair(trees: list[Path], args: argparse.Namespace, out: Path, i: int) -> 
             "--n",
             str(args.n),
             "--modes",
-            "passthrough",
+            mode,
             "--seconds",
             str(args.seconds),
             "--warmup",
@@ -78,16 +82,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3, help="consults per server")
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--before-mode", default="passthrough")
+    parser.add_argument("--after-mode", default="passthrough", help="janus: compare with Janus")
     parser.add_argument("--out", type=Path, default=None, help="JSON with every pair")
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     parent = Path(os.environ.get("BENCH_WORKTREES", tempfile.gettempdir())) / "shouzhen-ab"
     parent.mkdir(exist_ok=True)
-    trees = [worktree(args.before, parent), worktree(args.after, parent)]
+    sides = [
+        (worktree(args.before, parent), args.before_mode),
+        (worktree(args.after, parent), args.after_mode),
+    ]
     pairs = []
     for i in range(args.pairs):
         # Alternate which harness starts first.
-        order = trees if i % 2 == 0 else trees[::-1]
+        order = sides if i % 2 == 0 else sides[::-1]
         rows = run_pair(order, args, out, i)
         before, after = rows if i % 2 == 0 else rows[::-1]
         ratio = after["cpu_per_consult"] / before["cpu_per_consult"]
@@ -96,19 +105,29 @@ def main() -> None:
             f"pair {i + 1}: {before['cpu_per_consult']:.4f} → {after['cpu_per_consult']:.4f}"
             f" CPU-s/s per consult, ratio {ratio:.3f}; loss {before['video_loss']:.2%} / "
             f"{after['video_loss']:.2%}; video delay p95 {before['video_delay_p95_ms']} / "
-            f"{after['video_delay_p95_ms']} ms",
+            f"{after['video_delay_p95_ms']} ms; join → first frame p95 "
+            f"{before['join_first_frame_p95_s']} / {after['join_first_frame_p95_s']} s",
             flush=True,
         )
     ratios = [p["ratio"] for p in pairs]
     spread = (min(ratios), max(ratios))
     print(
-        f"{args.before} → {args.after}, N={args.n}, {len(pairs)} simultaneous pairs: "
+        f"{args.before} ({args.before_mode}) → {args.after} ({args.after_mode}), N={args.n}, "
+        f"{len(pairs)} simultaneous pairs: "
         f"ratio {statistics.mean(ratios):.3f} (range {spread[0]:.3f}–{spread[1]:.3f})"
     )
     if args.out:
         args.out.write_text(
             json.dumps(
-                {"before": args.before, "after": args.after, "n": args.n, "pairs": pairs}, indent=2
+                {
+                    "before": args.before,
+                    "after": args.after,
+                    "n": args.n,
+                    "pairs": pairs,
+                    "before_mode": args.before_mode,
+                    "after_mode": args.after_mode,
+                },
+                indent=2,
             )
         )
 
