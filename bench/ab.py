@@ -75,6 +75,26 @@ def run_pair(
     return rows
 
 
+def measure(sides: list[tuple[Path, str]], args: argparse.Namespace, out: Path) -> list[dict]:
+    pairs = []
+    for i in range(args.pairs):
+        # Alternate which harness starts first.
+        order = sides if i % 2 == 0 else sides[::-1]
+        rows = run_pair(order, args, out, i)
+        before, after = rows if i % 2 == 0 else rows[::-1]
+        ratio = after["cpu_per_consult"] / before["cpu_per_consult"]
+        pairs.append({"before": before, "after": after, "ratio": ratio})
+        print(
+            f"pair {i + 1}: {before['cpu_per_consult']:.4f} → {after['cpu_per_consult']:.4f}"
+            f" CPU-s/s per consult, ratio {ratio:.3f}; loss {before['video_loss']:.2%} / "
+            f"{after['video_loss']:.2%}; video delay p95 {before['video_delay_p95_ms']} / "
+            f"{after['video_delay_p95_ms']} ms; join → first frame p95 "
+            f"{before['join_first_frame_p95_s']} / {after['join_first_frame_p95_s']} s",
+            flush=True,
+        )
+    return pairs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
     parser.add_argument("before")
@@ -93,22 +113,14 @@ def main() -> None:
         (worktree(args.before, parent), args.before_mode),
         (worktree(args.after, parent), args.after_mode),
     ]
-    pairs = []
-    for i in range(args.pairs):
-        # Alternate which harness starts first.
-        order = sides if i % 2 == 0 else sides[::-1]
-        rows = run_pair(order, args, out, i)
-        before, after = rows if i % 2 == 0 else rows[::-1]
-        ratio = after["cpu_per_consult"] / before["cpu_per_consult"]
-        pairs.append({"before": before, "after": after, "ratio": ratio})
-        print(
-            f"pair {i + 1}: {before['cpu_per_consult']:.4f} → {after['cpu_per_consult']:.4f}"
-            f" CPU-s/s per consult, ratio {ratio:.3f}; loss {before['video_loss']:.2%} / "
-            f"{after['video_loss']:.2%}; video delay p95 {before['video_delay_p95_ms']} / "
-            f"{after['video_delay_p95_ms']} ms; join → first frame p95 "
-            f"{before['join_first_frame_p95_s']} / {after['join_first_frame_p95_s']} s",
-            flush=True,
-        )
+    try:
+        pairs = measure(sides, args, out)
+    finally:
+        # The checkout is left with no worktrees registered (they cost a checkout next time).
+        for tree in {tree for tree, _ in sides}:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False
+            )
     ratios = [p["ratio"] for p in pairs]
     spread = (min(ratios), max(ratios))
     print(
