@@ -81,9 +81,6 @@ from typing import Any, cast
 
 import aioice.ice
 import aiortc
-import aiortc.codecs.h264
-import aiortc.codecs.opus
-import aiortc.codecs.vpx
 import aiortc.jitterbuffer
 import aiortc.rtcdtlstransport
 import aiortc.rtcicetransport
@@ -1092,13 +1089,21 @@ class RtpLeg:
         history = self._history
         counters = self.counters
         sequence = self._sequence
-        for payload, marker in payloads:
-            history[sequence % self.HISTORY] = (sequence, timestamp, marker, payload)
-            await send_rtp(layout.media_packet(marker, sequence, timestamp, extensions, payload))
-            counters.packets += 1
-            counters.octets += len(payload)
-            sequence = (sequence + 1) & 0xFFFF
+        sent = octets = 0
+        try:
+            for payload, marker in payloads:
+                history[sequence % self.HISTORY] = (sequence, timestamp, marker, payload)
+                await send_rtp(
+                    layout.media_packet(marker, sequence, timestamp, extensions, payload)
+                )
+                sent += 1
+                octets += len(payload)
+                sequence = (sequence + 1) & 0xFFFF
+        finally:
+            # What went out before a failure stays counted and numbered.
             self._sequence = sequence
+            counters.packets += sent
+            counters.octets += octets
         counters.frames += 1
         # aiortc private: what RTCRtpSender._run_rtcp puts in its Sender Reports
         sender = self.sender
