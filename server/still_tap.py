@@ -17,7 +17,7 @@ from media.encoded_frame import EncodedFrame
 from media.still_capture import StillFrame, decode_latest
 
 # A browser may send a keyframe only every few seconds; cap the memory kept meanwhile.
-MAX_PACKETS_KEPT = 300
+MAX_FRAMES_KEPT = 300
 
 
 @dataclass
@@ -48,7 +48,7 @@ class StillTap:
                 if asked_at <= since.keyframe_at and not waiter.done():
                     waiter.set_result(None)
             since.waiters = [(t, w) for t, w in since.waiters if not w.done()]
-        elif since.frames and len(since.frames) < MAX_PACKETS_KEPT:
+        elif since.frames and len(since.frames) < MAX_FRAMES_KEPT:
             since.frames.append(frame)
 
     async def capture(self, role: str, request_keyframe: Callable[[], object],
