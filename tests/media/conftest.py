@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -218,6 +219,27 @@ class RecordingSink:
 
     def of(self, role: str, kind: str) -> list[av.Packet]:
         return [p for r, k, _, p in self.packets if r == role and k == kind]
+
+
+class DropOnePacket:
+    """Counts one stream's RTP packets (plaintext, by SSRC) and drops the one after the
+    first ``after``, as a lossy link would: the loss taps of the media tests use it."""
+
+    def __init__(self, ssrc: int, *, after: int) -> None:
+        self.ssrc = ssrc
+        self.after = after
+        self.seen = 0
+        self.dropped_seq: int | None = None
+
+    def drops(self, data: bytes) -> bool:
+        seq, ssrc = struct.unpack_from("!HxxxxI", data, 2)
+        if ssrc != self.ssrc:
+            return False
+        self.seen += 1
+        if self.dropped_seq is None and self.seen > self.after:
+            self.dropped_seq = seq
+            return True
+        return False
 
 
 @dataclass

@@ -10,6 +10,8 @@ from typing import Any
 from media.bitstream import vp8_is_keyframe
 from media.forwarding import ForwardingVideoBuffer, sender_ssrc
 
+from .conftest import DropOnePacket
+
 
 class UplinkLoss:
     """Drops one video RTP packet on a client's way to the server (before SRTP) and, if the
@@ -18,27 +20,26 @@ class UplinkLoss:
     def __init__(self, client: Any, *, drop_after: int, repairable: bool) -> None:
         sender = client.video_transceiver.sender
         media_ssrcs = {sender_ssrc(sender), sender_ssrc(client.audio_transceiver.sender)}
-        self.video_ssrc = sender_ssrc(sender)
-        self.sent = 0
-        self.dropped_seq: int | None = None
+        self.video = DropOnePacket(sender_ssrc(sender), after=drop_after)
         self.retransmissions_blocked = 0
         transport = sender.transport
         original = transport._send_rtp  # aiortc private (test only): plaintext RTP/RTCP out
 
         async def send_rtp(data: bytes) -> None:
             if len(data) >= 12 and not 192 <= data[1] <= 223:  # RTP, not RTCP
-                seq, ssrc = struct.unpack_from("!HxxxxI", data, 2)
-                if ssrc == self.video_ssrc:
-                    self.sent += 1
-                    if self.dropped_seq is None and self.sent > drop_after:
-                        self.dropped_seq = seq
-                        return
-                elif ssrc not in media_ssrcs and not repairable:
+                if self.video.drops(data):
+                    return
+                (ssrc,) = struct.unpack_from("!I", data, 8)
+                if ssrc not in media_ssrcs and not repairable:
                     self.retransmissions_blocked += 1  # RTX, answering the server's NACK
                     return
             await original(data)
 
         transport._send_rtp = send_rtp
+
+    @property
+    def dropped_seq(self) -> int | None:
+        return self.video.dropped_seq
 
 
 async def physician_on_a_lossy_uplink(
@@ -91,9 +92,7 @@ async def test_an_unrepaired_loss_is_skipped_within_a_second_and_a_keyframe_aske
     assert loss.retransmissions_blocked >= 1  # the server did NACK; the repair never came
     # The frames behind the hole referenced the lost one: the physician's encoder is asked
     # for a keyframe (aiortc's receiver sends the PLI the buffer flagged) and makes one.
-    await wait(
-        lambda: keyframes(codec_tap.encoded["vp8"]) > keyframes_before, 3, "a new keyframe"
-    )
+    await wait(lambda: keyframes(codec_tap.encoded["vp8"]) > keyframes_before, 3, "a new keyframe")
 
 
 def keyframes(frames: list[bytes]) -> int:

@@ -32,6 +32,8 @@ from media.rtp_writer import (
     rtx_payload,
 )
 
+from .conftest import DropOnePacket
+
 EXTENSIONS = [
     RTCRtpHeaderExtensionParameters(id=4, uri=MID_URI),
     RTCRtpHeaderExtensionParameters(id=9, uri=ABS_SEND_TIME_URI),
@@ -161,22 +163,19 @@ class DownlinkLoss:
     downlink would; the client's receiver NACKs it like a browser does."""
 
     def __init__(self, client: Any, video_ssrc: int, *, drop_after: int) -> None:
-        self.video_ssrc = video_ssrc
-        self.seen = 0
-        self.dropped_seq: int | None = None
+        self.video = DropOnePacket(video_ssrc, after=drop_after)
         transport = client.video_transceiver.receiver.transport
         original = transport._handle_rtp_data  # aiortc private (test only): RTP after SRTP
 
         async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
-            seq, ssrc = struct.unpack_from("!HxxxxI", data, 2)
-            if ssrc == self.video_ssrc:
-                self.seen += 1
-                if self.dropped_seq is None and self.seen > drop_after:
-                    self.dropped_seq = seq
-                    return
-            await original(data, arrival_time_ms)
+            if not self.video.drops(data):
+                await original(data, arrival_time_ms)
 
         transport._handle_rtp_data = handle_rtp_data
+
+    @property
+    def dropped_seq(self) -> int | None:
+        return self.video.dropped_seq
 
 
 def guardian_video_leg(consult: Any) -> Any:
