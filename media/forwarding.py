@@ -33,7 +33,8 @@ What it does
 * **RTP packets out, not frames.** :func:`forward_rtp` makes a downstream sender's
   leg an :class:`RtpLeg`: each forwarded frame goes out as the RTP payloads it
   arrived in (the buffers above keep them, :class:`RtpJitterFrame`) under the leg's
-  own header (:mod:`media.rtp_writer`), on the sender's DTLS transport. aiortc's
+  own header (:mod:`media.rtp_writer`), on the sender's DTLS transport, each packet
+  protected and written to the socket in one call (:class:`DirectSend`). aiortc's
   sender keeps negotiating and running RTCP; its re-packetising RTP loop, which cost
   a third of a forwarded consult, stays parked. NACKs are answered over RTX from the
   leg's history, and the Sender Reports count what the leg sent.
@@ -247,9 +248,33 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         lambda: _uses(RTCRtpSender.__init__, "_ssrc"),
     ),
     Requirement(
-        "RTCDtlsTransport._send_rtp(data) (coroutine: SRTP-protect and send)",
-        "RtpLeg sends the forwarded packets on the downstream sender's transport",
-        lambda: _is_coroutine_function(aiortc.rtcdtlstransport.RTCDtlsTransport, "_send_rtp"),
+        "RTCDtlsTransport._send_rtp(data) (coroutine): _state CONNECTED, "
+        "_tx_srtp.protect, transport._send, counts __tx_bytes/__tx_packets",
+        "DirectSend runs the same steps for RtpLeg's packets in one call (and falls back "
+        "to _send_rtp itself on a relayed pair)",
+        lambda: (
+            _is_coroutine_function(aiortc.rtcdtlstransport.RTCDtlsTransport, "_send_rtp")
+            and _uses(
+                aiortc.rtcdtlstransport.RTCDtlsTransport._send_rtp,
+                "_state",
+                "_tx_srtp",
+                "protect",
+                "_RTCDtlsTransport__tx_bytes",
+                "_RTCDtlsTransport__tx_packets",
+            )
+        ),
+    ),
+    Requirement(
+        "aioice: Connection.sendto sends on _nominated[component] with "
+        "pair.protocol.send_data(data, pair.remote_addr); StunProtocol.send_data is "
+        "transport.sendto",
+        "DirectSend writes to the nominated pair's UDP socket itself",
+        lambda: (
+            _uses(
+                aioice.ice.Connection.sendto, "_nominated", "protocol", "send_data", "remote_addr"
+            )
+            and _uses(aioice.ice.StunProtocol.send_data, "transport", "sendto")
+        ),
     ),
     Requirement(
         "RTCRtpSender._run_rtcp reports _RTCRtpSender__ntp_timestamp / __rtp_timestamp / "
@@ -889,6 +914,44 @@ async def _carry_on(coro: Coroutine[Any, Any, None], awaited: object) -> None:
         logger.exception("a packet handler failed after waiting; the packet is dropped")
 
 
+class DirectSend:
+    """SRTP-protects an RTP packet and puts it on the wire in the calling frame.
+
+    aiortc's ``RTCDtlsTransport._send_rtp`` reaches the socket through four coroutines
+    (its own, aioice's ``Connection.send``, ``sendto`` and ``StunProtocol.send_data``),
+    none of which ever waits: the last one is a non-blocking ``sendto``. This does the
+    same steps in one plain call — the transport's own outbound SRTP session, the
+    nominated pair's socket, the transport's byte and packet counters. A pair that is
+    not a plain UDP socket (a TURN relay, whose ``send_data`` wraps the datagram) goes
+    through aiortc's path, in order, via :func:`run_now`.
+    """
+
+    def __init__(self, dtls: aiortc.RTCDtlsTransport, log: Log | None = None) -> None:
+        self.dtls = dtls
+        self._log = log or logger
+        # aiortc private: RTCIceTransport._connection (aioice.Connection)
+        self._connection = dtls.transport._connection
+
+    def send_rtp(self, data: bytes) -> None:
+        """Protect and send one RTP packet; ``ConnectionError`` if the transport is not up."""
+        dtls = self.dtls
+        # aiortc private: RTCDtlsTransport._state and _tx_srtp (the outbound SRTP session)
+        if dtls._state is not _DTLS_CONNECTED:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        # aioice private: Connection._nominated (component -> CandidatePair)
+        pair = self._connection._nominated.get(1)
+        if pair is None:
+            raise ConnectionError("Cannot send data, not connected")
+        protocol = pair.protocol
+        if type(protocol) is not aioice.ice.StunProtocol or protocol.transport is None:
+            run_now(dtls._send_rtp(data), self._log)
+            return
+        protected = dtls._tx_srtp.protect(data)
+        protocol.transport.sendto(protected, pair.remote_addr)
+        dtls._RTCDtlsTransport__tx_bytes += len(protected)  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
+
+
 # --------------------------------------------------------------------------- senders
 
 
@@ -1024,6 +1087,7 @@ class RtpLeg:
         self._rtx_sequence = random.randrange(0x8000)
         self._timestamp_origin = random.getrandbits(32)
         self._history: list[tuple[int, int, bool, bytes] | None] = [None] * self.HISTORY
+        self._wire: DirectSend | None = None
         self._task: asyncio.Task[None] | None = None
         self._wrap_send()
         self._wrap_rtcp()
@@ -1043,6 +1107,7 @@ class RtpLeg:
                 self.layout = stream_layout(
                     parameters, sender_ssrc(self.sender), int(self.sender._rtx_ssrc)
                 )
+                self._wire = DirectSend(self.sender.transport, self._log)
                 self._task = asyncio.create_task(self._run(), name=f"rtp-leg-{self.sender.kind}")
 
         self.sender.send = send  # type: ignore[method-assign]
@@ -1056,7 +1121,7 @@ class RtpLeg:
                 isinstance(packet, aiortc.rtp.RtcpRtpfbPacket)
                 and packet.fmt == aiortc.rtp.RTCP_RTPFB_NACK
             ):
-                await self.retransmit(packet.lost)
+                self.retransmit(packet.lost)
                 return
             await inner(packet)
 
@@ -1067,7 +1132,7 @@ class RtpLeg:
             while True:
                 payloads, pts = await self._frames()
                 if payloads:
-                    await self.send_frame(payloads, pts)
+                    self.send_frame(payloads, pts)
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass
         except Exception:
@@ -1078,14 +1143,15 @@ class RtpLeg:
         if track is not None:
             track.stop()
 
-    async def send_frame(self, payloads: RtpPayloads, pts: int) -> None:
+    def send_frame(self, payloads: RtpPayloads, pts: int) -> None:
+        """Send one frame's packets, all of them in this call."""
         layout = self.layout
-        assert layout is not None, "the sender has not started"
+        wire = self._wire
+        assert layout is not None and wire is not None, "the sender has not started"
         now = self._clock()
         extensions = layout.extensions(abs_send_time(now))
         timestamp = (self._timestamp_origin + pts) & 0xFFFFFFFF
-        # aiortc private: RTCDtlsTransport._send_rtp (SRTP-protects and sends)
-        send_rtp = self.sender.transport._send_rtp
+        send_rtp = wire.send_rtp
         history = self._history
         counters = self.counters
         sequence = self._sequence
@@ -1093,9 +1159,7 @@ class RtpLeg:
         try:
             for payload, marker in payloads:
                 history[sequence % self.HISTORY] = (sequence, timestamp, marker, payload)
-                await send_rtp(
-                    layout.media_packet(marker, sequence, timestamp, extensions, payload)
-                )
+                send_rtp(layout.media_packet(marker, sequence, timestamp, extensions, payload))
                 sent += 1
                 octets += len(payload)
                 sequence = (sequence + 1) & 0xFFFF
@@ -1112,10 +1176,11 @@ class RtpLeg:
         sender._RTCRtpSender__packet_count = counters.packets  # type: ignore[attr-defined]
         sender._RTCRtpSender__octet_count = counters.octets  # type: ignore[attr-defined]
 
-    async def retransmit(self, lost: list[int]) -> None:
+    def retransmit(self, lost: list[int]) -> None:
         """Resend what the downstream browser reported lost (RTX if negotiated)."""
         layout = self.layout
-        if layout is None:
+        wire = self._wire
+        if layout is None or wire is None:
             return
         extensions = layout.extensions(abs_send_time(self._clock()))
         for sequence in lost:
@@ -1138,7 +1203,7 @@ class RtpLeg:
             else:
                 data = layout.media_packet(marker, sequence, timestamp, extensions, payload)
             try:
-                await self.sender.transport._send_rtp(data)
+                wire.send_rtp(data)
             except ConnectionError:
                 return
             self.counters.retransmitted += 1

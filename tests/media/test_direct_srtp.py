@@ -1,5 +1,6 @@
 """SRTP reaches aiortc's packet handlers in the call that received it, not through aioice's
-queue and the DTLS transport's receive task (media.forwarding.DirectSrtp)."""
+queue and the DTLS transport's receive task (media.forwarding.DirectSrtp); forwarded RTP
+reaches the socket in the call that sent it (media.forwarding.DirectSend)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import asyncio
 import logging
 import types
 
+import aioice.ice
 import aiortc.rtcdtlstransport
+import aiortc.rtp
+import pytest
 
 from media import forwarding
 
@@ -134,3 +138,113 @@ async def test_a_failing_handler_drops_its_packet_and_is_logged(caplog):
             await asyncio.sleep(0)
     failures = [r for r in caplog.records if "packet handler failed" in r.getMessage()]
     assert [type(r.exc_info[1]) for r in failures] == [ValueError, ConnectionError]
+
+
+# --------------------------------------------------------------------------- sending
+
+
+async def test_forwarded_packets_reach_the_socket_without_aiortcs_send_coroutines(
+    make_consult, make_client, connected, wait
+):
+    consult = make_consult()
+    physician = make_client("physician")
+    guardian = make_client("guardian")
+    await connected(consult, {"physician": physician, "guardian": guardian})
+    await wait(lambda: len(guardian.received["video"].pts) >= 10, 10, "10 frames at the guardian")
+
+    peer = consult.media._parties["guardian"].peer
+    (video_leg,) = [leg for leg in peer.legs if leg.kind == "video"]
+    leg = video_leg.rtp
+    dtls = leg.sender.transport
+    through_aiortc: list[int] = []
+    aiortc_send = dtls._send_rtp
+
+    async def send_rtp(data: bytes) -> None:
+        if not aiortc.rtp.is_rtcp(data):  # aiortc's RTCP (reports, feedback) still goes here
+            through_aiortc.append(len(data))
+        await aiortc_send(data)
+
+    dtls._send_rtp = send_rtp
+    packets_before = leg.counters.packets
+    (transport_before,) = [s for s in dtls._get_stats().values() if s.type == "transport"]
+    seen = len(guardian.received["video"].pts)
+    await wait(lambda: len(guardian.received["video"].pts) >= seen + 30, 10, "30 more frames")
+
+    # The guardian got 30 more frames, and not one of their packets took aiortc's path;
+    # the transport's own counters (its getStats) still count every packet that left.
+    assert through_aiortc == []
+    sent = leg.counters.packets - packets_before
+    assert sent >= 30
+    (transport_after,) = [s for s in dtls._get_stats().values() if s.type == "transport"]
+    assert transport_after.packetsSent - transport_before.packetsSent >= sent
+    assert transport_after.bytesSent > transport_before.bytesSent
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sent.append((data, addr))
+
+
+def _dtls_with_pair(protocol: object, state: object) -> types.SimpleNamespace:
+    """A DTLS transport stand-in: outbound SRTP that tags, and one nominated pair."""
+    through_aiortc: list[bytes] = []
+
+    class Srtp:
+        def protect(self, data: bytes) -> bytes:
+            return b"srtp:" + data
+
+    async def send_rtp(data: bytes) -> None:
+        through_aiortc.append(data)
+
+    pair = types.SimpleNamespace(protocol=protocol, remote_addr=("192.0.2.7", 50000))
+    connection = types.SimpleNamespace(_nominated={1: pair})
+    return types.SimpleNamespace(
+        _state=state,
+        _tx_srtp=Srtp(),
+        transport=types.SimpleNamespace(_connection=connection),
+        _send_rtp=send_rtp,
+        through_aiortc=through_aiortc,
+        _RTCDtlsTransport__tx_bytes=0,
+        _RTCDtlsTransport__tx_packets=0,
+    )
+
+
+def _stun_protocol(transport: object) -> aioice.ice.StunProtocol:
+    protocol = aioice.ice.StunProtocol(receiver=None)
+    protocol.transport = transport
+    return protocol
+
+
+async def test_a_packet_is_protected_sent_and_counted_in_the_call():
+    socket = _Recorder()
+    dtls = _dtls_with_pair(_stun_protocol(socket), aiortc.rtcdtlstransport.State.CONNECTED)
+    wire = forwarding.DirectSend(dtls)  # type: ignore[arg-type]
+    wire.send_rtp(b"\x80\x60packet")
+    assert socket.sent == [(b"srtp:\x80\x60packet", ("192.0.2.7", 50000))]
+    assert (dtls._RTCDtlsTransport__tx_packets, dtls._RTCDtlsTransport__tx_bytes) == (1, 13)
+    assert dtls.through_aiortc == []
+
+
+async def test_a_relayed_pair_takes_aiortcs_own_path():
+    class TurnProtocol:  # aioice's TURN client wraps each datagram for the relay
+        transport = _Recorder()
+
+    dtls = _dtls_with_pair(TurnProtocol(), aiortc.rtcdtlstransport.State.CONNECTED)
+    forwarding.DirectSend(dtls).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
+    assert dtls.through_aiortc == [b"\x80\x60packet"]
+    assert TurnProtocol.transport.sent == []
+
+
+async def test_sending_before_the_transport_is_up_is_a_connection_error():
+    socket = _Recorder()
+    connecting = _dtls_with_pair(_stun_protocol(socket), aiortc.rtcdtlstransport.State.CONNECTING)
+    with pytest.raises(ConnectionError):
+        forwarding.DirectSend(connecting).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
+    unpaired = _dtls_with_pair(_stun_protocol(socket), aiortc.rtcdtlstransport.State.CONNECTED)
+    unpaired.transport._connection._nominated.clear()
+    with pytest.raises(ConnectionError):
+        forwarding.DirectSend(unpaired).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
+    assert socket.sent == [] and connecting.through_aiortc == unpaired.through_aiortc == []
