@@ -521,6 +521,7 @@ class ConsultMedia:
         if isinstance(forwarder, PassthroughForwarder):
             # The browser's RTP payloads go out as they came, under our header.
             rtp = forward_rtp(transceiver.sender, forwarder.send_rtp(), log)
+            forwarder.send_in_call(rtp.send_now)
         return _Leg(
             kind=kind, slot=slot, transceiver=transceiver, forwarder=forwarder, hooks=hooks, rtp=rtp
         )

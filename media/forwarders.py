@@ -35,6 +35,10 @@ from media.log import ConsultLog
 from media.rtp_writer import RtpPayloads
 from media.timeline import ContinuousTimeline
 
+SendNow = Callable[[RtpPayloads, int], bool]
+"""Sends a frame's RTP payloads at a leg timestamp in the calling frame; False if it cannot
+yet (the packet sender has not started)."""
+
 
 class Upstream(Protocol):
     """What a downstream leg may ask of the stream it carries."""
@@ -273,6 +277,7 @@ class PassthroughForwarder(Forwarder):
         self.queue_limit = queue_limit or default_limit
         self._queue: deque[tuple[EncodedFrame, int]] = deque()
         self._timeline: ContinuousTimeline | None = None
+        self._send_now: SendNow | None = None
 
     def _new_source(self, frame: EncodedFrame) -> None:
         if self._source is not None:
@@ -287,8 +292,29 @@ class PassthroughForwarder(Forwarder):
         if self._timeline is None:
             self._timeline = ContinuousTimeline.for_time_base(frame.time_base)
         pts = self._timeline.map(frame.source, frame.pts, frame.arrival)
+        if self._send_now is not None and not self._queue and self._sent_directly(frame, pts):
+            return
         self._queue.append((frame, pts))
         self._wake()
+
+    def _sent_directly(self, frame: EncodedFrame, pts: int) -> bool:
+        """Send ``frame`` in this call if the packet sender can; False leaves it to the queue."""
+        send_now = self._send_now
+        assert send_now is not None
+        payloads = self._payloads_of(frame)
+        try:
+            if payloads and not send_now(payloads, pts):
+                return False
+        except Exception as exc:
+            # The sender's own task meets the same failure on the queued frame and ends
+            # the leg as it always has; until then nothing more is tried in-call.
+            self._send_now = None
+            if not isinstance(exc, ConnectionError):
+                self.log.exception("sending a %s frame in-call failed", self.kind)
+            return False
+        self._stats.forwarded += 1
+        self._stats.last_pts = pts
+        return True
 
     def _make_room(self, frame: EncodedFrame) -> bool:
         """Apply the overflow policy; False if ``frame`` itself must be dropped."""
@@ -345,14 +371,27 @@ class PassthroughForwarder(Forwarder):
         self.sends_rtp = True
         return self.next_rtp
 
+    def send_in_call(self, send_now: SendNow) -> None:
+        """Let the packet sender take frames in the call that pushed them.
+
+        ``send_now(payloads, pts)`` sends at once, or returns False when it cannot yet
+        (its transport is still connecting); the frame then waits in the queue for the
+        sender's task. A frame goes in-call only when nothing is queued before it, so the
+        order never changes; what in-call sending saves is a task wake-up per frame.
+        """
+        self._send_now = send_now
+
     async def next_rtp(self) -> tuple[RtpPayloads, int]:
         frame, pts = await self.next_frame()
+        return self._payloads_of(frame), pts
+
+    def _payloads_of(self, frame: EncodedFrame) -> RtpPayloads:
         payloads = frame.rtp_payloads()
         if not payloads and frame.data:
             self._stats.dropped_without_rtp += 1
             if self._stats.dropped_without_rtp == 1:
                 self.log.error("%s frame without RTP payloads cannot be forwarded", self.kind)
-        return payloads, pts
+        return payloads
 
     def downstream_keyframe_request(self, reason: str) -> None:
         super().downstream_keyframe_request(reason)

@@ -1143,6 +1143,13 @@ class RtpLeg:
         if track is not None:
             track.stop()
 
+    def send_now(self, payloads: RtpPayloads, pts: int) -> bool:
+        """Send a frame in this call; False if the leg has not started sending yet."""
+        if self._wire is None or not self.running:
+            return False
+        self.send_frame(payloads, pts)
+        return True
+
     def send_frame(self, payloads: RtpPayloads, pts: int) -> None:
         """Send one frame's packets, all of them in this call."""
         layout = self.layout

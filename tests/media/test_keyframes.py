@@ -158,8 +158,9 @@ async def test_a_stalled_leg_drops_to_a_keyframe_and_recovers(
     await wait(lambda: len(guardian.received["video"].pts) >= 10, 10, "video at the guardian")
     await asyncio.sleep(0.6)
 
-    # Stall the server's sender toward the guardian (as an overloaded loop or a blocked
-    # transport would) by holding its reads; the leg's queue is made small to fill fast.
+    # Stall the server's sender toward the guardian (as a transport that cannot take
+    # packets would): it refuses frames in-call and its task holds its reads; the leg's
+    # queue is made small to fill fast.
     leg = next(x for x in consult.media._parties["guardian"].peer.legs if x.kind == "video")
     forwarder = leg.forwarder
     forwarder.queue_limit = 10
@@ -171,6 +172,7 @@ async def test_a_stalled_leg_drops_to_a_keyframe_and_recovers(
         return await original()
 
     forwarder.next_frame = stalled
+    forwarder.send_in_call(lambda payloads, pts: False)
     await wait(lambda: consult.events_of("queue_overflow", "guardian"), 5, "the queue overflowing")
     overflow = consult.events_of("queue_overflow", "guardian")[0]
     assert overflow.detail["media"] == "video" and overflow.detail["dropped"] >= 10
@@ -179,6 +181,7 @@ async def test_a_stalled_leg_drops_to_a_keyframe_and_recovers(
 
     release.set()
     forwarder.next_frame = original
+    forwarder.send_in_call(leg.rtp.send_now)
     seen = len(guardian.received["video"].pts)
     await wait(lambda: len(guardian.received["video"].pts) >= seen + 15, 5, "video after the stall")
     # It resumed on a fresh keyframe (requested by the overflow), never mid-GOP: the

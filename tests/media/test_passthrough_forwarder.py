@@ -192,3 +192,105 @@ def test_continuous_timeline():
     assert tl.map("b", 0, 1.5) == 6000 + round((1.5 - (1.0 + 11000 / 90000)) * 90000)
     last = tl.last
     assert tl.map("b", 0, 1.6) == last + 1  # a repeated timestamp never repeats on output
+
+
+# --------------------------------------------------------------------------- in-call sending
+
+
+def rtp_frame(n: int, *, key: bool = False) -> EncodedFrame:
+    """A video frame with the RTP payloads it arrived in, as the forwarding buffers keep."""
+    base = frame(n, key=key)
+    return EncodedFrame(
+        kind=base.kind,
+        codec=base.codec,
+        data=base.data,
+        pts=base.pts,
+        time_base=base.time_base,
+        keyframe=base.keyframe,
+        source=base.source,
+        arrival=base.arrival,
+        rtp=((base.data, True),),
+    )
+
+
+class PacketSender:
+    """RtpLeg.send_now's contract: sends in the call, or says it cannot yet."""
+
+    def __init__(self) -> None:
+        self.ready = True
+        self.fails: BaseException | None = None
+        self.sent: list[int] = []
+
+    def send_now(self, payloads, pts: int) -> bool:
+        if self.fails is not None:
+            raise self.fails
+        if not self.ready:
+            return False
+        self.sent.append(pts)
+        return True
+
+
+async def rtp_leg_started(fwd: PassthroughForwarder, sender: PacketSender):
+    """The packet sender's task is waiting for its first frame, as RtpLeg's does."""
+    next_rtp = fwd.send_rtp()
+    fwd.send_in_call(sender.send_now)
+    reader = asyncio.ensure_future(next_rtp())
+    await asyncio.sleep(0)
+    return next_rtp, reader
+
+
+async def test_a_frame_goes_out_in_the_call_that_pushed_it():
+    fwd = PassthroughForwarder("video", LOG)
+    fwd.bind(FakeUpstream())
+    sender = PacketSender()
+    _, reader = await rtp_leg_started(fwd, sender)
+    fwd.push(rtp_frame(0, key=True))
+    fwd.push(rtp_frame(1))
+    assert sender.sent == [0, 3000]  # sent before this coroutine yielded once
+    stats = fwd.stats()
+    assert (stats.forwarded, stats.queue_depth, stats.last_pts) == (2, 0, 3000)
+    assert not reader.done()  # the sender's task was never woken
+    reader.cancel()
+
+
+async def test_a_sender_not_ready_leaves_frames_to_its_task_in_order():
+    fwd = PassthroughForwarder("video", LOG)
+    fwd.bind(FakeUpstream())
+    sender = PacketSender()
+    next_rtp, reader = await rtp_leg_started(fwd, sender)
+    sender.ready = False
+    fwd.push(rtp_frame(0, key=True))
+    sender.ready = True
+    fwd.push(rtp_frame(1))  # must not overtake frame 0, still queued for the task
+    assert sender.sent == []
+    assert (await reader)[1] == 0
+    assert (await next_rtp())[1] == 3000
+    fwd.push(rtp_frame(2))  # the queue is empty again: in-call once more
+    assert sender.sent == [6000]
+    assert fwd.stats().forwarded == 3
+
+
+async def test_a_failing_sender_hands_the_frame_to_its_task_and_is_not_tried_again(caplog):
+    fwd = PassthroughForwarder("video", LOG)
+    fwd.bind(FakeUpstream())
+    sender = PacketSender()
+    next_rtp, reader = await rtp_leg_started(fwd, sender)
+    sender.fails = ConnectionError("transport closed")
+    fwd.push(rtp_frame(0, key=True))
+    # The task gets the frame and meets the failure itself (RtpLeg then ends the leg).
+    assert (await reader)[1] == 0
+    sender.fails = None
+    fwd.push(rtp_frame(1))
+    assert sender.sent == [] and (await next_rtp())[1] == 3000
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # a closed transport is no bug
+
+    other = PassthroughForwarder("video", LOG)
+    other.bind(FakeUpstream())
+    broken = PacketSender()
+    _, other_reader = await rtp_leg_started(other, broken)
+    broken.fails = RuntimeError("bug")
+    other.push(rtp_frame(0, key=True))
+    assert (await other_reader)[1] == 0
+    (failure,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "sending a video frame in-call failed" in failure.getMessage()
+    assert isinstance(failure.exc_info[1], RuntimeError)
