@@ -16,14 +16,20 @@ import pytest
 from media import forwarding
 
 
-async def test_srtp_skips_the_ice_queue_once_the_transport_has_its_keys(
-    make_consult, make_client, connected, wait
-):
+async def call_in_progress(make_consult, make_client, connected, wait):
+    """A physician and a guardian in call, the guardian already seeing video."""
     consult = make_consult()
     physician = make_client("physician")
     guardian = make_client("guardian")
     await connected(consult, {"physician": physician, "guardian": guardian})
     await wait(lambda: len(guardian.received["video"].pts) >= 10, 10, "10 frames at the guardian")
+    return consult, guardian
+
+
+async def test_srtp_skips_the_ice_queue_once_the_transport_has_its_keys(
+    make_consult, make_client, connected, wait
+):
+    consult, guardian = await call_in_progress(make_consult, make_client, connected, wait)
 
     peer = consult.media._parties["physician"].peer
     (direct,) = peer.direct_srtp.values()  # BUNDLE: one transport for audio and video
@@ -146,11 +152,7 @@ async def test_a_failing_handler_drops_its_packet_and_is_logged(caplog):
 async def test_forwarded_packets_reach_the_socket_without_aiortcs_send_coroutines(
     make_consult, make_client, connected, wait
 ):
-    consult = make_consult()
-    physician = make_client("physician")
-    guardian = make_client("guardian")
-    await connected(consult, {"physician": physician, "guardian": guardian})
-    await wait(lambda: len(guardian.received["video"].pts) >= 10, 10, "10 frames at the guardian")
+    consult, guardian = await call_in_progress(make_consult, make_client, connected, wait)
 
     peer = consult.media._parties["guardian"].peer
     (video_leg,) = [leg for leg in peer.legs if leg.kind == "video"]

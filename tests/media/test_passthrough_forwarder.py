@@ -230,20 +230,21 @@ class PacketSender:
         return True
 
 
-async def rtp_leg_started(fwd: PassthroughForwarder, sender: PacketSender):
-    """The packet sender's task is waiting for its first frame, as RtpLeg's does."""
+async def rtp_leg_started():
+    """A bound video leg whose packet sender's task waits for its first frame, as RtpLeg's
+    does: (forwarder, sender, the task's next_rtp, its pending first read)."""
+    fwd = PassthroughForwarder("video", LOG)
+    fwd.bind(FakeUpstream())
+    sender = PacketSender()
     next_rtp = fwd.send_rtp()
     fwd.send_in_call(sender.send_now)
     reader = asyncio.ensure_future(next_rtp())
     await asyncio.sleep(0)
-    return next_rtp, reader
+    return fwd, sender, next_rtp, reader
 
 
 async def test_a_frame_goes_out_in_the_call_that_pushed_it():
-    fwd = PassthroughForwarder("video", LOG)
-    fwd.bind(FakeUpstream())
-    sender = PacketSender()
-    _, reader = await rtp_leg_started(fwd, sender)
+    fwd, sender, _, reader = await rtp_leg_started()
     fwd.push(rtp_frame(0, key=True))
     fwd.push(rtp_frame(1))
     assert sender.sent == [0, 3000]  # sent before this coroutine yielded once
@@ -254,10 +255,7 @@ async def test_a_frame_goes_out_in_the_call_that_pushed_it():
 
 
 async def test_a_sender_not_ready_leaves_frames_to_its_task_in_order():
-    fwd = PassthroughForwarder("video", LOG)
-    fwd.bind(FakeUpstream())
-    sender = PacketSender()
-    next_rtp, reader = await rtp_leg_started(fwd, sender)
+    fwd, sender, next_rtp, reader = await rtp_leg_started()
     sender.ready = False
     fwd.push(rtp_frame(0, key=True))
     sender.ready = True
@@ -271,10 +269,7 @@ async def test_a_sender_not_ready_leaves_frames_to_its_task_in_order():
 
 
 async def test_a_failing_sender_hands_the_frame_to_its_task_and_is_not_tried_again(caplog):
-    fwd = PassthroughForwarder("video", LOG)
-    fwd.bind(FakeUpstream())
-    sender = PacketSender()
-    next_rtp, reader = await rtp_leg_started(fwd, sender)
+    fwd, sender, next_rtp, reader = await rtp_leg_started()
     sender.fails = ConnectionError("transport closed")
     fwd.push(rtp_frame(0, key=True))
     # The task gets the frame and meets the failure itself (RtpLeg then ends the leg).
@@ -284,10 +279,7 @@ async def test_a_failing_sender_hands_the_frame_to_its_task_and_is_not_tried_aga
     assert sender.sent == [] and (await next_rtp())[1] == 3000
     assert not [r for r in caplog.records if r.levelname == "ERROR"]  # a closed transport is no bug
 
-    other = PassthroughForwarder("video", LOG)
-    other.bind(FakeUpstream())
-    broken = PacketSender()
-    _, other_reader = await rtp_leg_started(other, broken)
+    other, broken, _, other_reader = await rtp_leg_started()
     broken.fails = RuntimeError("bug")
     other.push(rtp_frame(0, key=True))
     assert (await other_reader)[1] == 0
