@@ -292,15 +292,14 @@ class PassthroughForwarder(Forwarder):
         if self._timeline is None:
             self._timeline = ContinuousTimeline.for_time_base(frame.time_base)
         pts = self._timeline.map(frame.source, frame.pts, frame.arrival)
-        if self._send_now is not None and not self._queue and self._sent_directly(frame, pts):
+        send_now = self._send_now
+        if send_now is not None and not self._queue and self._sent_directly(send_now, frame, pts):
             return
         self._queue.append((frame, pts))
         self._wake()
 
-    def _sent_directly(self, frame: EncodedFrame, pts: int) -> bool:
+    def _sent_directly(self, send_now: SendNow, frame: EncodedFrame, pts: int) -> bool:
         """Send ``frame`` in this call if the packet sender can; False leaves it to the queue."""
-        send_now = self._send_now
-        assert send_now is not None
         payloads = self._payloads_of(frame)
         try:
             if payloads and not send_now(payloads, pts):

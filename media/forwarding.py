@@ -312,7 +312,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     ),
     Requirement(
         "RTCIceTransport._connection (the aioice Connection; also the gatherer's)",
-        "DirectSrtp finds the ICE connection of a DTLS transport",
+        "DirectSrtp and DirectSend find the ICE connection of a DTLS transport (ice_connection)",
         lambda: (
             _uses(aiortc.rtcicetransport.RTCIceGatherer.__init__, "_connection")
             and _uses(aiortc.rtcicetransport.RTCIceTransport.__init__, "_connection")
@@ -813,6 +813,13 @@ def jitter_buffer_of(receiver: RTCRtpReceiver) -> object:
 # --------------------------------------------------------------------------- transports
 
 
+def ice_connection(dtls: aiortc.RTCDtlsTransport) -> aioice.ice.Connection:
+    """The aioice connection under a DTLS transport (what DirectSrtp and DirectSend reach)."""
+    # aiortc private: RTCIceTransport._connection
+    connection: aioice.ice.Connection = dtls.transport._connection
+    return connection
+
+
 class DirectSrtp:
     """SRTP and SRTCP datagrams go from ICE to the DTLS transport's handlers in one call.
 
@@ -838,8 +845,7 @@ class DirectSrtp:
     def __init__(self, dtls: aiortc.RTCDtlsTransport, log: Log | None = None) -> None:
         self._dtls = dtls
         self._log = log or logger
-        # aiortc private: RTCIceTransport._connection (aioice.Connection)
-        self._connection = dtls.transport._connection
+        self._connection = ice_connection(dtls)
         self._queued: Callable[[bytes, int], None] = self._connection.data_received
         self._connection.data_received = self.data_received  # type: ignore[method-assign]
         self.packets = 0
@@ -929,8 +935,7 @@ class DirectSend:
     def __init__(self, dtls: aiortc.RTCDtlsTransport, log: Log | None = None) -> None:
         self.dtls = dtls
         self._log = log or logger
-        # aiortc private: RTCIceTransport._connection (aioice.Connection)
-        self._connection = dtls.transport._connection
+        self._connection = ice_connection(dtls)
 
     def send_rtp(self, data: bytes) -> None:
         """Protect and send one RTP packet; ``ConnectionError`` if the transport is not up."""
