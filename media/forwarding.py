@@ -42,6 +42,13 @@ What it does
   datagram where aioice hands it over and runs the DTLS transport's own unprotect and
   handlers on it at once, instead of aioice's ``asyncio.Queue`` and a wake-up of the
   transport's receive task per packet.
+* **Received RTP in one plain call.** On a transport with prepared receivers,
+  :class:`RtpInput` stands in for ``RTCDtlsTransport._handle_rtp_data``: it reads the
+  packet's fixed header only (:mod:`media.rtp_reader`), routes it with aiortc's own
+  router and hands it to the receiver's :class:`ReceiveLane`, which does what
+  ``RTCRtpReceiver._handle_rtp_packet`` does, step for step, on the receiver's own
+  statistics, NACK generator and bandwidth estimator, without a full ``RtpPacket``, two
+  coroutines and a VP8 descriptor object per packet.
 * **RTCP feedback.** :func:`hook_sender` sees PLI and REMB arriving on a sender
   (aiortc maps PLI to an encoder flag and REMB to an encoder bitrate, both
   ignored for pre-encoded packets). :class:`ReceiverHooks` sends PLI and REMB
@@ -58,9 +65,9 @@ What it does not do
 * FIR never reaches :func:`hook_sender`: aiortc's ``RtpRouter.route_rtcp`` routes
   payload-specific feedback by ``media_ssrc``, which is 0 in a FIR (RFC 5104 puts
   the target SSRC in the FCI). Browsers ask for VP8/H.264 keyframes with PLI.
-* Every packet still goes through aiortc's receiver (SRTP, statistics, NACK,
-  bandwidth estimate, depayloading: the recorder needs whole frames, and the legs
-  forward whole frames so a reconnect or an overflow always cuts at a frame). See
+* Every packet still gets aiortc's receiver bookkeeping (statistics, NACK, bandwidth
+  estimate) and is depayloaded: the recorder needs whole frames, and the legs forward
+  whole frames so a reconnect or an overflow always cuts at a frame. See
   bench/README.md for where the CPU goes.
 * The transcoding baseline still reads its track through aiortc's sender, which
   encodes and packetises as usual.
@@ -70,6 +77,7 @@ What it does not do
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import random
@@ -82,7 +90,10 @@ from typing import Any, cast
 
 import aioice.ice
 import aiortc
+import aiortc.clock
+import aiortc.codecs
 import aiortc.jitterbuffer
+import aiortc.rate
 import aiortc.rtcdtlstransport
 import aiortc.rtcicetransport
 import aiortc.rtcrtpparameters
@@ -93,6 +104,7 @@ import pylibsrtp
 from aiortc import MediaStreamError, RTCRtpReceiver, RTCRtpSender
 
 from media.errors import ForwardingHookBroken
+from media.rtp_reader import InboundRtp, abs_send_time_of, parse_rtp, unwrap_rtx, vp8_payload
 from media.rtp_writer import (
     ABS_SEND_TIME_URI,
     MID_URI,
@@ -158,6 +170,40 @@ def _is_coroutine_function(owner: object, attribute: str) -> bool:
     return inspect.iscoroutinefunction(getattr(owner, attribute, None))
 
 
+_HANDLE_RTP_NAMES = frozenset(
+    {
+        "RTCP_PSFB_APP", "RtcpPsfbPacket", "StreamStatistics", "ValueError",
+        "_RTCRtpReceiver__active_ssrc", "_RTCRtpReceiver__codecs",
+        "_RTCRtpReceiver__decoder_error", "_RTCRtpReceiver__decoder_queue",
+        "_RTCRtpReceiver__decoder_thread", "_RTCRtpReceiver__jitter_buffer",
+        "_RTCRtpReceiver__kind", "_RTCRtpReceiver__log_debug",
+        "_RTCRtpReceiver__nack_generator", "_RTCRtpReceiver__remote_bitrate_estimator",
+        "_RTCRtpReceiver__remote_streams", "_RTCRtpReceiver__rtcp_ssrc",
+        "_RTCRtpReceiver__rtx_ssrc", "_RTCRtpReceiver__timestamp_mapper", "_data", "_enabled",
+        "_send_rtcp", "_send_rtcp_nack", "_send_rtcp_pli", "abs_send_time", "add", "clear",
+        "clock", "clockRate", "current_datetime", "depayload", "extensions", "get", "int",
+        "is_rtx", "is_set", "isinstance", "len", "map", "missing", "pack_remb_fci",
+        "padding_size", "parameters", "payload", "payload_type", "put", "sorted", "ssrc",
+        "timestamp", "unwrap_rtx",
+    }
+)  # fmt: skip
+"""What aiortc 1.16.0's ``_handle_rtp_packet`` reads, as ReceiveLane was written from it."""
+
+_LANE_STATE = (
+    "remote_bitrate_estimator",
+    "active_ssrc",
+    "codecs",
+    "remote_streams",
+    "rtx_ssrc",
+    "nack_generator",
+    "decoder_error",
+    "decoder_thread",
+    "timestamp_mapper",
+    "kind",
+    "rtcp_ssrc",
+)
+
+
 REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement(
         "aiortc.__version__ == 1.16.x",
@@ -209,9 +255,61 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         ),
     ),
     Requirement(
-        "RtpPacket._data set by RTCRtpReceiver._handle_rtp_packet",
-        "ForwardingAudioBuffer reads the depayloaded bytes from it",
-        lambda: _uses(RTCRtpReceiver._handle_rtp_packet, "_data"),
+        "RTCRtpReceiver._handle_rtp_packet reads exactly the names ReceiveLane was written "
+        "from (bandwidth estimator, __active_ssrc, __codecs, StreamStatistics, RTX unwrap, "
+        "NACK generator, depayload, __jitter_buffer, __decoder_error, __decoder_queue)",
+        "ReceiveLane repeats each of its steps for a prepared receiver; a step added or "
+        "removed upstream changes these names and must be looked at",
+        lambda: frozenset(_code_names(RTCRtpReceiver._handle_rtp_packet)) == _HANDLE_RTP_NAMES,
+    ),
+    Requirement(
+        "RTCRtpReceiver instances hold __remote_bitrate_estimator, __active_ssrc, "
+        "__remote_streams, __rtx_ssrc, __nack_generator, __decoder_error, __decoder_thread, "
+        "__timestamp_mapper, __kind, _enabled",
+        "ReceiveLane works on the receiver's own per-packet state",
+        lambda: _receiver_has(*(f"_RTCRtpReceiver__{n}" for n in _LANE_STATE), "_enabled"),
+    ),
+    Requirement(
+        "RTCRtpReceiver.receive registers the receiver on its own transport "
+        "(__transport._register_rtp_receiver), the transport its RTP then comes from",
+        "ReceiveLane installs RtpInput on receiver.transport right after receive()",
+        lambda: _uses(
+            RTCRtpReceiver.receive, "_RTCRtpReceiver__transport", "_register_rtp_receiver"
+        ),
+    ),
+    Requirement(
+        "RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms): RtpPacket.parse, "
+        "_rtp_router.route_rtp(packet), receiver._handle_rtp_packet",
+        "RtpInput takes its place on a transport with prepared receivers",
+        lambda: (
+            _uses(
+                aiortc.rtcdtlstransport.RTCDtlsTransport._handle_rtp_data,
+                "parse",
+                "_rtp_router",
+                "route_rtp",
+                "_handle_rtp_packet",
+            )
+            and _uses(aiortc.rtcdtlstransport.RTCDtlsTransport.__init__, "_rtp_router")
+        ),
+    ),
+    Requirement(
+        "the RtpPacket attributes read by RtpRouter.route_rtp, StreamStatistics.add, "
+        "and NackGenerator.add are InboundRtp fields",
+        "ReceiveLane hands them an InboundRtp instead of aiortc's RtpPacket",
+        lambda: _reads_only_inbound_fields(
+            aiortc.rtcdtlstransport.RtpRouter.route_rtp,
+            aiortc.rtcrtpreceiver.StreamStatistics.add,
+            aiortc.rtcrtpreceiver.NackGenerator.add,
+        ),
+    ),
+    Requirement(
+        "aiortc.codecs.depayload depayloads VP8 and H.264 and passes other payloads as they are",
+        "ReceiveLane depayloads VP8 itself (rtp_reader.vp8_payload), H.264 with aiortc's "
+        "depayload, anything else not at all",
+        lambda: (
+            {n for n in _code_names(aiortc.codecs.depayload) if n.endswith("_depayload")}
+            == {"vp8_depayload", "h264_depayload"}
+        ),
     ),
     Requirement(
         "RTCRtpReceiver._RTCRtpReceiver__rtcp_ssrc",
@@ -373,6 +471,14 @@ REQUIREMENTS: tuple[Requirement, ...] = (
 )
 
 
+def _reads_only_inbound_fields(*functions: object) -> bool:
+    packet_attributes = set(vars(aiortc.rtp.RtpPacket()))
+    inbound = set(InboundRtp.__dataclass_fields__)
+    return all(
+        set(_code_names(f)) & packet_attributes <= inbound and _code_names(f) for f in functions
+    )
+
+
 def _jitter_frame_ok() -> bool:
     try:
         frame = aiortc.jitterbuffer.JitterFrame(data=b"x", timestamp=1)
@@ -499,18 +605,14 @@ class ForwardingAudioBuffer:
         self._last_seq: int | None = None
         self.late_dropped = 0
 
-    def add(
-        self, packet: aiortc.rtp.RtpPacket
-    ) -> tuple[bool, aiortc.jitterbuffer.JitterFrame | None]:
+    def add(self, packet: InboundRtp) -> tuple[bool, aiortc.jitterbuffer.JitterFrame | None]:
         seq = packet.sequence_number
         if self._last_seq is not None and not _seq_newer(seq, self._last_seq):
             self.late_dropped += 1
             return False, None
         self._last_seq = seq
-        # aiortc private: RtpPacket._data holds the depayloaded bytes
-        data: bytes = getattr(packet, "_data", b"")
         rtp: RtpPayloads = ((packet.payload, bool(packet.marker)),) if packet.payload else ()
-        return False, RtpJitterFrame(data=data, timestamp=packet.timestamp, rtp=rtp)
+        return False, RtpJitterFrame(data=packet.data, timestamp=packet.timestamp, rtp=rtp)
 
 
 def _seq_newer(a: int, b: int) -> bool:
@@ -552,7 +654,7 @@ class ForwardingVideoBuffer:
         self._deliver = deliver
         self._codec_for = codec_for
         self._clock = clock
-        self._packets: dict[int, aiortc.rtp.RtpPacket] = {}
+        self._packets: dict[int, InboundRtp] = {}
         self._next: int | None = None  # first sequence number of the next frame
         # How far the head frame is known to be contiguous from _next: where the next
         # _release resumes its walk, so a frame of n packets costs n steps, not n²/2.
@@ -564,7 +666,7 @@ class ForwardingVideoBuffer:
         self.late_dropped = 0
         self.holes_skipped = 0
 
-    def add(self, packet: aiortc.rtp.RtpPacket) -> tuple[bool, None]:
+    def add(self, packet: InboundRtp) -> tuple[bool, None]:
         seq = packet.sequence_number
         if self._next is None:
             self._scan = None
@@ -594,7 +696,7 @@ class ForwardingVideoBuffer:
         self._skip_hole()
         return True, None
 
-    def _starts_frame(self, packet: aiortc.rtp.RtpPacket) -> bool:
+    def _starts_frame(self, packet: InboundRtp) -> bool:
         codec = self._codec_for(packet.payload_type)
         name = codec_name(codec.mimeType) if codec is not None else ""
         payload = packet.payload
@@ -603,7 +705,7 @@ class ForwardingVideoBuffer:
             return bool(payload) and payload[0] & 0x17 == 0x10
         if name == "h264":
             # aiortc's depayloader starts a NAL unit with a start code, not a fragment.
-            return bool(getattr(packet, "_data", b"").startswith(b"\x00\x00\x00\x01"))
+            return packet.data.startswith(b"\x00\x00\x00\x01")
         return False
 
     def _release(self) -> int | None:
@@ -619,7 +721,7 @@ class ForwardingVideoBuffer:
             else:
                 self._scan = seq
                 return seq  # a hole, or the frame's last packet is still on its way
-            run: list[aiortc.rtp.RtpPacket] = []
+            run: list[InboundRtp] = []
             position = self._next
             while True:
                 run.append(packets.pop(position))
@@ -633,8 +735,7 @@ class ForwardingVideoBuffer:
             codec = self._codec_for(last.payload_type)
             if codec is None:
                 continue
-            # aiortc private: RtpPacket._data, the depayloaded bytes
-            data = b"".join([getattr(p, "_data", b"") for p in run])
+            data = b"".join([p.data for p in run])
             rtp = tuple([(p.payload, bool(p.marker)) for p in run if p.payload])
             timestamp = self._timestamps.map(last.timestamp)
             self.frames += 1
@@ -677,6 +778,7 @@ class ReceiverHooks:
         self.last_estimate: int | None = None
         self.rembs_capped = 0
         self.rembs_sent = 0
+        self.lane: ReceiveLane | None = None
         self._send_rtcp_unhooked: Callable[[Any], Awaitable[None]] = receiver._send_rtcp
 
     def deliver_frames_to(self, listener: FrameListener | None) -> None:
@@ -794,6 +896,11 @@ def prepare_receiver(
         )
 
     hooks._wrap_send_rtcp()
+    buffer = jitter_buffer_of(receiver)
+    if isinstance(buffer, ForwardingAudioBuffer | ForwardingVideoBuffer):
+        # aiortc's own JitterBuffer reads RtpPacket._data: only our buffers take the lane.
+        hooks.lane = ReceiveLane(receiver, buffer, hand_off)
+        hooks.lane.take_over_receive()
     return hooks
 
 
@@ -810,7 +917,223 @@ def jitter_buffer_of(receiver: RTCRtpReceiver) -> object:
     return getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
 
 
+class ReceiveLane:
+    """What ``RTCRtpReceiver._handle_rtp_packet`` does with a packet, done for a prepared
+    receiver in one plain call on an :class:`~media.rtp_reader.InboundRtp`.
+
+    Same steps, same order, on the receiver's own state objects: aiortc's bandwidth
+    estimator (and its REMB, through the receiver's ``_send_rtcp``, capped as ever by
+    :class:`ReceiverHooks`), the active-source clock, the receiver's ``StreamStatistics``
+    (its Receiver Reports and ``getStats``), RTX unwrapping, aiortc's NACK generator, then
+    depayloading and the forwarding buffer, whose frames go to the hand-off. What it leaves
+    out is the cost of aiortc's way there: a full ``RtpPacket`` with every header extension
+    decoded, two coroutine frames, a debug-log call and a descriptor object per VP8 packet.
+    RTCP it sends goes through :func:`run_now`, as aiortc would have awaited it.
+    """
+
+    def __init__(
+        self,
+        receiver: RTCRtpReceiver,
+        buffer: ForwardingAudioBuffer | ForwardingVideoBuffer,
+        hand_off: FrameHandOff,
+        log: Log | None = None,
+    ) -> None:
+        self.receiver = receiver
+        self._buffer = buffer
+        self._hand_off = hand_off
+        self._log = log or logger
+        # aiortc private: the receiver's per-packet state, the objects _handle_rtp_packet uses
+        # (each created in __init__ and only mutated after, never replaced).
+        state = {name: getattr(receiver, f"_RTCRtpReceiver__{name}") for name in _LANE_STATE}
+        self._estimator: aiortc.rate.RemoteBitrateEstimator | None = state[
+            "remote_bitrate_estimator"
+        ]
+        self._active_ssrc: dict[int, Any] = state["active_ssrc"]
+        self._codecs: dict[int, Any] = state["codecs"]
+        self._streams: dict[int, aiortc.rtcrtpreceiver.StreamStatistics] = state["remote_streams"]
+        self._rtx_ssrc: dict[int, int] = state["rtx_ssrc"]
+        self._nack: aiortc.rtcrtpreceiver.NackGenerator | None = state["nack_generator"]
+        self._decoder_error: threading.Event = state["decoder_error"]
+        self._timestamps: aiortc.rtcrtpreceiver.TimestampMapper = state["timestamp_mapper"]
+        self._video = state["kind"] == "video"
+        self._depayloaders: dict[int, tuple[Any, Callable[[bytes], bytes] | None]] = {}
+        self.abs_send_time_id: int | None = None
+        self.packets = 0
+
+    def take_over_receive(self) -> None:
+        """Wrap the receiver's ``receive()`` so that, once aiortc has registered it on its
+        transport, the transport's RTP comes through :class:`RtpInput` to this lane."""
+        receiver = self.receiver
+        receive = receiver.receive
+
+        async def receive_through_lane(parameters: Any) -> None:
+            await receive(parameters)
+            self.abs_send_time_id = next(
+                (e.id for e in parameters.headerExtensions if e.uri == ABS_SEND_TIME_URI), None
+            )
+            RtpInput.install(receiver.transport, self._log).add(self)
+
+        receiver.receive = receive_through_lane  # type: ignore[method-assign]
+
+    def handle(self, packet: InboundRtp, arrival_time_ms: int) -> None:
+        receiver = self.receiver
+        if not receiver._enabled:
+            return
+        self.packets += 1
+        estimator = self._estimator
+        if estimator is not None and self.abs_send_time_id is not None:
+            send_time = abs_send_time_of(packet, self.abs_send_time_id)
+            if send_time is not None:
+                remb = estimator.add(
+                    abs_send_time=send_time,
+                    arrival_time_ms=arrival_time_ms,
+                    payload_size=len(packet.payload) + packet.padding_size,
+                    ssrc=packet.ssrc,
+                )
+                # aiortc private: RTCRtpReceiver.__rtcp_ssrc (the paired sender's SSRC)
+                rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+                if remb is not None and rtcp_ssrc is not None:
+                    feedback = aiortc.rtp.RtcpPsfbPacket(
+                        fmt=aiortc.rtp.RTCP_PSFB_APP,
+                        ssrc=rtcp_ssrc,
+                        media_ssrc=0,
+                        fci=aiortc.rtp.pack_remb_fci(*remb),
+                    )
+                    run_now(receiver._send_rtcp(feedback), self._log)
+
+        self._active_ssrc[packet.ssrc] = aiortc.clock.current_datetime()
+        codec = self._codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stream = self._streams.get(packet.ssrc)
+        if stream is None:
+            stream = self._streams[packet.ssrc] = aiortc.rtcrtpreceiver.StreamStatistics(
+                codec.clockRate
+            )
+        stream.add(cast(Any, packet))  # duck-typed: see _reads_only_inbound_fields
+
+        depayload = self._depayloader(packet.payload_type, codec)
+        if depayload is None:  # a retransmission: the original packet is inside
+            original_ssrc = self._rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if (
+                original_ssrc is None
+                or len(packet.payload) < 2
+                or not isinstance(apt, int)
+                or apt not in self._codecs
+            ):
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+            codec = self._codecs[apt]
+            depayload = self._depayloader(apt, codec)
+            if depayload is None:
+                return
+
+        nack = self._nack
+        if nack is not None and nack.add(cast(Any, packet)):
+            # aiortc private: RTCRtpReceiver._send_rtcp_nack(media_ssrc, lost)
+            run_now(receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing)), self._log)
+
+        if packet.payload:
+            try:
+                packet.data = depayload(packet.payload)
+            except ValueError:
+                return  # aiortc drops a payload it cannot parse too
+
+        pli, frame = self._buffer.add(packet)
+        if self._decoder_error.is_set():
+            self._decoder_error.clear()
+            pli = pli or self._video
+        if pli:
+            run_now(receiver._send_rtcp_pli(packet.ssrc), self._log)
+        # aiortc private: RTCRtpReceiver.__decoder_thread (started by receive())
+        if frame is not None and receiver._RTCRtpReceiver__decoder_thread:  # type: ignore[attr-defined]
+            frame.timestamp = self._timestamps.map(frame.timestamp)
+            self._hand_off.put_frame(codec, frame)
+
+    def _depayloader(self, payload_type: int, codec: Any) -> Callable[[bytes], bytes] | None:
+        """How this payload type's payloads become bitstream; None for RTX."""
+        known = self._depayloaders.get(payload_type)
+        if known is not None and known[0] is codec:
+            return known[1]
+        name = codec_name(codec.mimeType)
+        depayload: Callable[[bytes], bytes] | None
+        if name == "rtx":
+            depayload = None
+        elif name == "vp8":
+            depayload = vp8_payload
+        elif name == "h264":
+            depayload = functools.partial(aiortc.codecs.depayload, codec)
+        else:
+            depayload = _as_it_came
+        self._depayloaders[payload_type] = (codec, depayload)
+        return depayload
+
+
+def _as_it_came(payload: bytes) -> bytes:
+    return payload
+
+
 # --------------------------------------------------------------------------- transports
+
+
+class RtpInput:
+    """RTP after SRTP on a DTLS transport with prepared receivers: parsed once (header
+    only, :func:`~media.rtp_reader.parse_rtp`), routed by aiortc's own router, and handed
+    to the receiver's :class:`ReceiveLane` in the same call.
+
+    Takes the place of ``RTCDtlsTransport._handle_rtp_data`` on that transport, so the
+    datagrams aiortc's receive task still reads (before :class:`DirectSrtp` takes over,
+    or on a transport without it) come here too; :class:`DirectSrtp` calls
+    :meth:`handle_rtp` without the coroutine. A packet for a receiver that has no lane
+    goes to aiortc's handler as before.
+    """
+
+    def __init__(self, dtls: aiortc.RTCDtlsTransport, log: Log | None = None) -> None:
+        self._log = log or logger
+        # aiortc private: RTCDtlsTransport._rtp_router and _handle_rtp_data
+        self._router = dtls._rtp_router
+        self._aiortc_handle: Callable[[bytes, int], Coroutine[Any, Any, None]] = (
+            dtls._handle_rtp_data
+        )
+        self._lanes: dict[object, ReceiveLane] = {}
+        self.unparsable = 0
+        dtls._handle_rtp_data = self._handle_rtp_data  # type: ignore[method-assign]
+
+    @classmethod
+    def on(cls, dtls: object) -> RtpInput | None:
+        """The transport's RtpInput, if one was installed."""
+        handler = getattr(dtls, "_handle_rtp_data", None)
+        owner = getattr(handler, "__self__", None)
+        return owner if isinstance(owner, RtpInput) else None
+
+    @classmethod
+    def install(cls, dtls: aiortc.RTCDtlsTransport, log: Log | None = None) -> RtpInput:
+        return cls.on(dtls) or cls(dtls, log)
+
+    def add(self, lane: ReceiveLane) -> None:
+        self._lanes[lane.receiver] = lane
+
+    def handle_rtp(self, data: bytes, arrival_time_ms: int) -> None:
+        try:
+            packet = parse_rtp(data)
+        except ValueError:
+            self.unparsable += 1  # aiortc drops it too
+            return
+        receiver = self._router.route_rtp(cast(Any, packet))
+        if receiver is None:
+            return
+        lane = self._lanes.get(receiver)
+        if lane is None:
+            run_now(self._aiortc_handle(data, arrival_time_ms), self._log)
+            return
+        try:
+            lane.handle(packet, arrival_time_ms)
+        except Exception:
+            self._log.exception("a received RTP packet could not be handled; it is dropped")
+
+    async def _handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
+        self.handle_rtp(data, arrival_time_ms)
 
 
 def ice_connection(dtls: aiortc.RTCDtlsTransport) -> aioice.ice.Connection:
@@ -828,7 +1151,8 @@ class DirectSrtp:
     frames and a task wake-up per packet. Once the transport has its SRTP keys, this
     takes each SRTP datagram where aioice hands it over (``Connection.data_received``)
     and runs what ``RTCDtlsTransport._recv_next`` would run for it — unprotect, then
-    aiortc's own ``_handle_rtp_data`` / ``_handle_rtcp_data`` — in the same call.
+    the transport's :class:`RtpInput` (or aiortc's own ``_handle_rtp_data``) /
+    ``_handle_rtcp_data`` — in the same call.
     Everything else (STUN is answered before this point; DTLS records, SRTP before the
     handshake ends, anything after the transport closes) still takes aioice's queue, and
     so does every datagram while older ones wait there: order is kept. (Without that the
@@ -848,6 +1172,7 @@ class DirectSrtp:
         self._connection = ice_connection(dtls)
         self._queued: Callable[[bytes, int], None] = self._connection.data_received
         self._connection.data_received = self.data_received  # type: ignore[method-assign]
+        self._rtp_input: RtpInput | None = None
         self.packets = 0
         self.dropped = 0
 
@@ -874,7 +1199,13 @@ class DirectSrtp:
             if aiortc.rtp.is_rtcp(data):
                 handling = dtls._handle_rtcp_data(srtp.unprotect_rtcp(data))
             else:
-                handling = dtls._handle_rtp_data(srtp.unprotect(data), ntp_ms(time.time()))
+                rtp = srtp.unprotect(data)
+                rtp_input = self._rtp_input or RtpInput.on(dtls)
+                if rtp_input is not None:
+                    self._rtp_input = rtp_input
+                    rtp_input.handle_rtp(rtp, ntp_ms(time.time()))
+                    return
+                handling = dtls._handle_rtp_data(rtp, ntp_ms(time.time()))
         except pylibsrtp.Error:
             self.dropped += 1  # replayed or not ours: aiortc drops it too
             return

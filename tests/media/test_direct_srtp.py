@@ -58,6 +58,40 @@ async def test_srtp_skips_the_ice_queue_once_the_transport_has_its_keys(
     assert transport_stats.packetsReceived >= direct.packets
 
 
+async def test_received_rtp_takes_the_lane_not_aiortcs_packet_handler(
+    make_consult, make_client, connected, wait
+):
+    consult, guardian = await call_in_progress(make_consult, make_client, connected, wait)
+
+    peer = consult.media._parties["physician"].peer
+    through_aiortc: list[str] = []
+    for leg in peer.legs:
+        receiver = leg.transceiver.receiver
+
+        async def handle_rtp_packet(packet, arrival_time_ms, kind=leg.kind):
+            through_aiortc.append(kind)
+
+        receiver._handle_rtp_packet = handle_rtp_packet
+    lanes = {leg.kind: leg.hooks.lane for leg in peer.legs}
+    before = {kind: lane.packets for kind, lane in lanes.items()}
+    streams = {
+        kind: lane.receiver._RTCRtpReceiver__remote_streams for kind, lane in lanes.items()
+    }
+    counted = {kind: sum(s.packets_received for s in streams[kind].values()) for kind in lanes}
+    seen = len(guardian.received["video"].pts)
+    await wait(lambda: len(guardian.received["video"].pts) >= seen + 30, 10, "30 more frames")
+
+    # The guardian got 30 more frames of the physician's video; every packet of both of the
+    # physician's streams went through its lane and none through aiortc's handler, and the
+    # receivers' own statistics (their Receiver Reports, getStats) counted each one.
+    assert through_aiortc == []
+    for kind, lane in lanes.items():
+        taken = lane.packets - before[kind]
+        assert taken >= (30 if kind == "video" else 10), kind
+        now = sum(s.packets_received for s in streams[kind].values())
+        assert now - counted[kind] == taken, kind
+
+
 async def test_a_datagram_never_overtakes_older_ones_still_in_the_queue():
     """What a browser sends during the last handshake flight waits in aioice's queue until
     the transport's task reads it; a newer datagram must queue behind it, not go first."""

@@ -15,12 +15,12 @@ from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media import forwarding
 from media.errors import ForwardingHookBroken
+from media.rtp_reader import InboundRtp
 
 # Every aiortc private name media/forwarding.py touches, checked here directly on the
 # installed aiortc (independently of forwarding.check_hooks, which could be wrong too).
@@ -105,6 +105,19 @@ def test_verification_fails_loudly_when_aiortc_moved(monkeypatch, owner, attribu
         forwarding.verify_aiortc()
 
 
+def test_a_step_added_to_aiortcs_packet_handler_is_noticed(monkeypatch):
+    """ReceiveLane repeats _handle_rtp_packet step for step: a change upstream must be read."""
+    original = RTCRtpReceiver._handle_rtp_packet
+
+    async def with_one_more_step(self, packet, arrival_time_ms):
+        self.audit_packet(packet)
+        await original(self, packet, arrival_time_ms)
+
+    monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", with_one_more_step)
+    problems = forwarding.check_hooks()
+    assert any("ReceiveLane repeats each of its steps" in p for p in problems), problems
+
+
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 
 
@@ -160,10 +173,11 @@ async def test_prepared_receiver_hands_frames_to_its_listener_in_the_same_call(c
         await asyncio.wait_for(prepared.track.recv(), 5)
 
 
-def rtp(seq: int, timestamp: int, data: bytes = b"x") -> RtpPacket:
-    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=timestamp)
-    packet._data = data
-    return packet
+def rtp(seq: int, timestamp: int, data: bytes = b"x") -> InboundRtp:
+    return InboundRtp(
+        payload_type=96, marker=0, sequence_number=seq, timestamp=timestamp, ssrc=0,
+        payload=b"", data=data,
+    )
 
 
 def test_forwarding_audio_buffer_releases_at_once_and_drops_late_packets():
