@@ -93,7 +93,6 @@ import aiortc
 import aiortc.clock
 import aiortc.codecs
 import aiortc.jitterbuffer
-import aiortc.rate
 import aiortc.rtcdtlstransport
 import aiortc.rtcicetransport
 import aiortc.rtcrtpparameters
@@ -116,6 +115,7 @@ from media.rtp_writer import (
     rtp_packet,
     rtx_payload,
 )
+from media.uplink_estimate import uplink_estimator
 
 logger = logging.getLogger(__name__)
 Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
@@ -945,9 +945,12 @@ class ReceiveLane:
         # aiortc private: the receiver's per-packet state, the objects _handle_rtp_packet uses
         # (each created in __init__ and only mutated after, never replaced).
         state = {name: getattr(receiver, f"_RTCRtpReceiver__{name}") for name in _LANE_STATE}
-        self._estimator: aiortc.rate.RemoteBitrateEstimator | None = state[
-            "remote_bitrate_estimator"
-        ]
+        # aiortc's estimator with its per-millisecond and per-group loops made cheap; the
+        # receiver's own one (video receivers only) is never fed once the lane runs.
+        self._estimator = (
+            uplink_estimator() if state["remote_bitrate_estimator"] is not None else None
+        )
+        self._last_arrival_ms = 0
         self._active_ssrc: dict[int, Any] = state["active_ssrc"]
         self._codecs: dict[int, Any] = state["codecs"]
         self._streams: dict[int, aiortc.rtcrtpreceiver.StreamStatistics] = state["remote_streams"]
@@ -984,6 +987,9 @@ class ReceiveLane:
         if estimator is not None and self.abs_send_time_id is not None:
             send_time = abs_send_time_of(packet, self.abs_send_time_id)
             if send_time is not None:
+                # The wall clock may step back; the estimator's rate window must not.
+                arrival_time_ms = max(arrival_time_ms, self._last_arrival_ms)
+                self._last_arrival_ms = arrival_time_ms
                 remb = estimator.add(
                     abs_send_time=send_time,
                     arrival_time_ms=arrival_time_ms,

@@ -1,0 +1,81 @@
+"""media.uplink_estimate gives what aiortc's own bandwidth estimator gives, value for value."""
+
+from __future__ import annotations
+
+import aiortc.rate
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from media.uplink_estimate import QuickOveruseEstimator, SlidingRate, uplink_estimator
+
+STEPS_MS = st.integers(0, 40) | st.integers(900, 2_500)  # packets, and gaps past the window
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(STEPS_MS, st.integers(0, 1500), st.sampled_from(["add", "rate", "reset"])),
+        max_size=200,
+    )
+)
+def test_sliding_rate_is_aiortcs_rate_counter(operations):
+    theirs, ours = aiortc.rate.RateCounter(1000, 8000), SlidingRate(1000, 8000)
+    now = 10_000
+    for step, size, operation in operations:
+        now += step
+        if operation == "add":
+            theirs.add(size, now)
+            ours.add(size, now)
+        elif operation == "reset":
+            theirs.reset()
+            ours.reset()
+        assert ours.rate(now) == theirs.rate(now)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-50, 200, allow_nan=False), max_size=150))
+def test_minimum_frame_period_is_aiortcs(deltas):
+    theirs, ours = aiortc.rate.OveruseEstimator(), QuickOveruseEstimator()
+    assert [ours.update_min_frame_period(d) for d in deltas] == [
+        theirs.update_min_frame_period(d) for d in deltas
+    ]
+
+
+def test_the_61st_delta_no_longer_sees_the_oldest():
+    deltas = [1.0] + [33.0] * 59 + [40.0]  # the smallest is 60 deltas back at the last step
+    theirs, ours = aiortc.rate.OveruseEstimator(), QuickOveruseEstimator()
+    expected = [theirs.update_min_frame_period(d) for d in deltas]
+    assert expected[-1] == 33.0
+    assert [ours.update_min_frame_period(d) for d in deltas] == expected
+
+
+@st.composite
+def uplink(draw: st.DrawFn) -> list[tuple[int, int, int]]:
+    """(arrival ms, abs-send-time, payload size) of a video uplink: frames of a few packets,
+    a path delay that drifts (a queue building and draining), now and then a stall."""
+    packets, send_ms, delay = [], 0.0, 20.0
+    for _ in range(draw(st.integers(50, 1_500))):
+        send_ms += draw(st.sampled_from([0.0, 0.5, 1.0, 33.3, 40.0]))
+        delay = max(0.0, delay + draw(st.floats(-1.5, 2.0)))
+        if draw(st.integers(0, 200)) == 0:
+            delay += 800  # a stall: the window empties
+        arrival = int(send_ms + delay)
+        if packets and arrival < packets[-1][0]:
+            arrival = packets[-1][0]  # what the receive lane hands in: never backwards
+        abs_send_time = int(send_ms * 262.144) & 0xFFFFFF
+        packets.append((arrival, abs_send_time, draw(st.integers(50, 1200))))
+    return packets
+
+
+@settings(max_examples=60, deadline=None)
+@given(uplink())
+def test_the_estimate_and_when_it_is_sent_are_aiortcs(packets):
+    theirs, ours = aiortc.rate.RemoteBitrateEstimator(), uplink_estimator()
+    for arrival, send_time, size in packets:
+        expected = theirs.add(
+            arrival_time_ms=arrival, abs_send_time=send_time, payload_size=size, ssrc=7
+        )
+        assert (
+            ours.add(arrival_time_ms=arrival, abs_send_time=send_time, payload_size=size, ssrc=7)
+            == expected
+        )
