@@ -917,6 +917,10 @@ def jitter_buffer_of(receiver: RTCRtpReceiver) -> object:
     return getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
 
 
+ACTIVE_SOURCE_REFRESH_MS = 100
+"""How often the lane renews an SSRC's last-heard time (aiortc renews it every packet)."""
+
+
 class ReceiveLane:
     """What ``RTCRtpReceiver._handle_rtp_packet`` does with a packet, done for a prepared
     receiver in one plain call on an :class:`~media.rtp_reader.InboundRtp`.
@@ -951,6 +955,7 @@ class ReceiveLane:
             uplink_estimator() if state["remote_bitrate_estimator"] is not None else None
         )
         self._last_arrival_ms = 0
+        self._heard_ms: dict[int, int] = {}
         self._active_ssrc: dict[int, Any] = state["active_ssrc"]
         self._codecs: dict[int, Any] = state["codecs"]
         self._streams: dict[int, aiortc.rtcrtpreceiver.StreamStatistics] = state["remote_streams"]
@@ -1007,7 +1012,12 @@ class ReceiveLane:
                     )
                     run_now(receiver._send_rtcp(feedback), self._log)
 
-        self._active_ssrc[packet.ssrc] = aiortc.clock.current_datetime()
+        # getSynchronizationSources lists what was heard within 10 s: a datetime per SSRC
+        # every ACTIVE_SOURCE_REFRESH_MS is as good as one per packet, and much cheaper.
+        heard_ms = self._heard_ms.get(packet.ssrc)
+        if heard_ms is None or abs(arrival_time_ms - heard_ms) >= ACTIVE_SOURCE_REFRESH_MS:
+            self._heard_ms[packet.ssrc] = arrival_time_ms
+            self._active_ssrc[packet.ssrc] = aiortc.clock.current_datetime()
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
             return

@@ -171,6 +171,17 @@ async def test_the_lane_hands_complete_frames_over_depayloaded():
     ]
 
 
+async def test_the_sources_heard_are_listed_as_aiortc_lists_them():
+    ours = Receiver(prepared=True)
+    await ours.receive(packet(1, 0, 262), 1_000)
+    first = ours.receiver.getSynchronizationSources()
+    assert [s.source for s in first] == [SSRC]
+    await ours.receive(packet(2, 1, 524), 1_050)  # within the refresh interval: kept
+    assert ours.receiver.getSynchronizationSources()[0].timestamp == first[0].timestamp
+    await ours.receive(packet(3, 2, 786), 1_000 + forwarding.ACTIVE_SOURCE_REFRESH_MS)
+    assert ours.receiver.getSynchronizationSources()[0].timestamp > first[0].timestamp
+
+
 async def test_a_disabled_receiver_takes_nothing():
     ours = Receiver(prepared=True)
     ours.receiver._enabled = False
