@@ -115,7 +115,7 @@ from media.rtp_writer import (
     rtp_packet,
     rtx_payload,
 )
-from media.uplink_estimate import uplink_estimator
+from media.uplink_estimate import RembThrottle, uplink_estimator
 
 logger = logging.getLogger(__name__)
 Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
@@ -925,14 +925,18 @@ class ReceiveLane:
     """What ``RTCRtpReceiver._handle_rtp_packet`` does with a packet, done for a prepared
     receiver in one plain call on an :class:`~media.rtp_reader.InboundRtp`.
 
-    Same steps, same order, on the receiver's own state objects: aiortc's bandwidth
-    estimator (and its REMB, through the receiver's ``_send_rtcp``, capped as ever by
-    :class:`ReceiverHooks`), the active-source clock, the receiver's ``StreamStatistics``
+    Same steps, same order, on the receiver's own state objects where it has them: the
+    bandwidth estimate (aiortc's estimator, :func:`~media.uplink_estimate.uplink_estimator`,
+    giving the same values), the active-source clock, the receiver's ``StreamStatistics``
     (its Receiver Reports and ``getStats``), RTX unwrapping, aiortc's NACK generator, then
     depayloading and the forwarding buffer, whose frames go to the hand-off. What it leaves
     out is the cost of aiortc's way there: a full ``RtpPacket`` with every header extension
     decoded, two coroutine frames, a debug-log call and a descriptor object per VP8 packet.
-    RTCP it sends goes through :func:`run_now`, as aiortc would have awaited it.
+    Two things it does less often than aiortc: a REMB goes out as a browser sends one
+    (:class:`~media.uplink_estimate.RembThrottle`), through the receiver's ``_send_rtcp``
+    and so capped as ever by :class:`ReceiverHooks`; a source's last-heard time is renewed
+    every ``ACTIVE_SOURCE_REFRESH_MS``. RTCP it sends goes through :func:`run_now`, as
+    aiortc would have awaited it.
     """
 
     def __init__(
@@ -955,6 +959,7 @@ class ReceiveLane:
             uplink_estimator() if state["remote_bitrate_estimator"] is not None else None
         )
         self._last_arrival_ms = 0
+        self._remb_throttle = RembThrottle()
         self._heard_ms: dict[int, int] = {}
         self._active_ssrc: dict[int, Any] = state["active_ssrc"]
         self._codecs: dict[int, Any] = state["codecs"]
@@ -1003,7 +1008,11 @@ class ReceiveLane:
                 )
                 # aiortc private: RTCRtpReceiver.__rtcp_ssrc (the paired sender's SSRC)
                 rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
-                if remb is not None and rtcp_ssrc is not None:
+                if (
+                    remb is not None
+                    and rtcp_ssrc is not None
+                    and self._remb_throttle.due(remb[0], arrival_time_ms)
+                ):
                     feedback = aiortc.rtp.RtcpPsfbPacket(
                         fmt=aiortc.rtp.RTCP_PSFB_APP,
                         ssrc=rtcp_ssrc,

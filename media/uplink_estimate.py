@@ -103,6 +103,36 @@ class QuickOveruseEstimator(aiortc.rate.OveruseEstimator):
         return smallest
 
 
+class RembThrottle:
+    """When a new estimate is worth a REMB: at most one per ``interval_ms``, except an
+    estimate that fell by more than ``drop_percent`` % goes out at once.
+
+    aiortc sends a REMB on every packet while its detector says *overusing* — on a
+    loaded server, whose own scheduling jitter reads as queueing, that is a REMB per
+    video packet, each one built, protected and sent. Browsers throttle their REMB this
+    way (WebRTC's ``RembThrottler``: 200 ms, 3 %), so the sender hears the same.
+    """
+
+    def __init__(self, interval_ms: int = 200, drop_percent: int = 3) -> None:
+        self._interval_ms = interval_ms
+        self._factor = 100 + drop_percent
+        self._last_ms: int | None = None
+        self._last_bitrate: int | None = None
+
+    def due(self, bitrate: int, now_ms: int) -> bool:
+        """Whether ``bitrate`` estimated at ``now_ms`` should be sent (and is, if so)."""
+        if (
+            self._last_ms is not None
+            and self._last_bitrate is not None
+            and now_ms < self._last_ms + self._interval_ms
+            and bitrate * self._factor > self._last_bitrate * 100
+        ):
+            return False
+        self._last_ms = now_ms
+        self._last_bitrate = bitrate
+        return True
+
+
 def uplink_estimator() -> aiortc.rate.RemoteBitrateEstimator:
     """aiortc's REMB estimator with :class:`SlidingRate` and :class:`QuickOveruseEstimator`
     in place of the parts that loop."""

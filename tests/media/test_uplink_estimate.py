@@ -6,7 +6,12 @@ import aiortc.rate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.uplink_estimate import QuickOveruseEstimator, SlidingRate, uplink_estimator
+from media.uplink_estimate import (
+    QuickOveruseEstimator,
+    RembThrottle,
+    SlidingRate,
+    uplink_estimator,
+)
 
 STEPS_MS = st.integers(0, 40) | st.integers(900, 2_500)  # packets, and gaps past the window
 
@@ -79,3 +84,14 @@ def test_the_estimate_and_when_it_is_sent_are_aiortcs(packets):
             ours.add(arrival_time_ms=arrival, abs_send_time=send_time, payload_size=size, ssrc=7)
             == expected
         )
+
+
+def test_a_remb_goes_out_at_most_every_200_ms_unless_the_estimate_falls():
+    throttle = RembThrottle()
+    assert throttle.due(1_000_000, 0)  # the first one
+    assert not throttle.due(1_000_000, 199)  # unchanged, too soon
+    assert not throttle.due(2_000_000, 150)  # rising: waits its turn
+    assert not throttle.due(971_000, 160)  # fell by less than 3 %
+    assert throttle.due(970_000, 170)  # fell by 3 %: at once
+    assert not throttle.due(960_000, 369)
+    assert throttle.due(2_000_000, 370)  # 200 ms after the last one sent
