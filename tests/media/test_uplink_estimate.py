@@ -57,19 +57,24 @@ def test_the_61st_delta_no_longer_sees_the_oldest():
 @st.composite
 def uplink(draw: st.DrawFn) -> list[tuple[int, int, int]]:
     """(arrival ms, abs-send-time, payload size) of a video uplink: frames of a few packets,
-    a path delay that drifts (a queue building and draining), now and then a stall."""
-    packets, send_ms, delay = [], 0.0, 20.0
+    a path delay that drifts (a queue building and draining), now and then a stall or two
+    packets swapped on the way, and the 64 s wrap of abs-send-time somewhere."""
+    packets: list[tuple[int, int, int]] = []
+    send_ms = float(draw(st.integers(0, 64_000)))
+    delay = 20
     for _ in range(draw(st.integers(50, 1_500))):
-        send_ms += draw(st.sampled_from([0.0, 0.5, 1.0, 33.3, 40.0]))
-        delay = max(0.0, delay + draw(st.floats(-1.5, 2.0)))
+        send_ms += draw(st.sampled_from([0.0, 0.5, 1.0, 5.0, 33.3, 40.0]))
+        delay = max(0, delay + draw(st.integers(-2, 2)))
         if draw(st.integers(0, 200)) == 0:
             delay += 800  # a stall: the window empties
-        arrival = int(send_ms + delay)
-        if packets and arrival < packets[-1][0]:
-            arrival = packets[-1][0]  # what the receive lane hands in: never backwards
-        abs_send_time = int(send_ms * 262.144) & 0xFFFFFF
-        packets.append((arrival, abs_send_time, draw(st.integers(50, 1200))))
-    return packets
+        abs_send_time = round(send_ms * 262.144) & 0xFFFFFF
+        packets.append((int(send_ms) + delay, abs_send_time, draw(st.integers(50, 1200))))
+        if len(packets) > 1 and draw(st.integers(0, 30)) == 0:
+            packets[-2], packets[-1] = packets[-1], packets[-2]  # reordered on the way
+    arrivals = []
+    for arrival, abs_send_time, size in packets:  # the lane never hands in a time going back
+        arrivals.append((max([arrival] + [a for a, _, _ in arrivals[-1:]]), abs_send_time, size))
+    return arrivals
 
 
 @settings(max_examples=60, deadline=None)
@@ -84,6 +89,12 @@ def test_the_estimate_and_when_it_is_sent_are_aiortcs(packets):
             ours.add(arrival_time_ms=arrival, abs_send_time=send_time, payload_size=size, ssrc=7)
             == expected
         )
+        # and the filter underneath, not only what it decided to send
+        assert (ours._estimator.offset(), ours._estimator.num_of_deltas()) == (
+            theirs.estimator.offset(),
+            theirs.estimator.num_of_deltas(),
+        )
+        assert ours._detector.hypothesis == theirs.detector.hypothesis
 
 
 def test_a_remb_goes_out_at_most_every_200_ms_unless_the_estimate_falls():
