@@ -50,7 +50,7 @@ async def consult_in_waiting_room(api, booked_consult, peers):
 
 # The aiortc stand-ins for the two browsers, and the tap on their encoders/decoders, are
 # shared with the media tests (a fixture imported into a conftest is registered here too).
-from ..media.conftest import ClientPeer, codec_tap, wait_for  # noqa: E402, F401
+from ..media.conftest import ClientPeer, codec_tap, settle, wait_for  # noqa: E402, F401
 
 
 @pytest.fixture
