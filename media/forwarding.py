@@ -953,7 +953,7 @@ class ReceiveLane:
         # aiortc private: the receiver's per-packet state, the objects _handle_rtp_packet uses
         # (each created in __init__ and only mutated after, never replaced).
         state = {name: getattr(receiver, f"_RTCRtpReceiver__{name}") for name in _LANE_STATE}
-        # aiortc's estimator with its per-millisecond and per-group loops made cheap; the
+        # aiortc's estimator, its per-packet path in one call (media.uplink_estimate); the
         # receiver's own one (video receivers only) is never fed once the lane runs.
         self._estimator = (
             uplink_estimator() if state["remote_bitrate_estimator"] is not None else None
