@@ -115,7 +115,7 @@ from media.rtp_writer import (
     rtp_packet,
     rtx_payload,
 )
-from media.uplink_estimate import RembThrottle, uplink_estimator
+from media.uplink_estimate import RembThrottle, UplinkEstimator
 
 logger = logging.getLogger(__name__)
 Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
@@ -926,7 +926,7 @@ class ReceiveLane:
     receiver in one plain call on an :class:`~media.rtp_reader.InboundRtp`.
 
     Same steps, same order, on the receiver's own state objects where it has them: the
-    bandwidth estimate (aiortc's estimator, :func:`~media.uplink_estimate.uplink_estimator`,
+    bandwidth estimate (aiortc's estimator, :class:`~media.uplink_estimate.UplinkEstimator`,
     giving the same values), the active-source clock, the receiver's ``StreamStatistics``
     (its Receiver Reports and ``getStats``), RTX unwrapping, aiortc's NACK generator, then
     depayloading and the forwarding buffer, whose frames go to the hand-off. What it leaves
@@ -956,7 +956,7 @@ class ReceiveLane:
         # aiortc's estimator, its per-packet path in one call (media.uplink_estimate); the
         # receiver's own one (video receivers only) is never fed once the lane runs.
         self._estimator = (
-            uplink_estimator() if state["remote_bitrate_estimator"] is not None else None
+            UplinkEstimator() if state["remote_bitrate_estimator"] is not None else None
         )
         self._last_arrival_ms = 0
         self._remb_throttle = RembThrottle()

@@ -15,9 +15,8 @@ one method, and replaces the two places that loop where they need not:
 
 The Kalman filter, the overuse detector and the rate control are aiortc's, unchanged;
 tests hold each replacement to what it replaces, value for value. Arrival times must
-not go backwards (the
-receive lane clamps them): that is the one input on which :class:`SlidingRate` and
-aiortc's ring of buckets would differ.
+not go backwards (the receive lane clamps them): that is the one input on which
+:class:`SlidingRate` and aiortc's ring of buckets would differ.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from __future__ import annotations
 from collections import deque
 
 import aiortc.rate
+from aiortc.utils import uint32_gt
 
 RATE_WINDOW_MS = 1000
 RATE_SCALE = 8000  # bytes per millisecond → bits per second
@@ -174,8 +174,7 @@ class UplinkEstimator:
         self._previous_size = 0
         self._previous_arrival = 0
         # the deltas between the last two closed groups
-        self._last_timestamp_closed = 0
-        self._previous_timestamp_closed = 0
+        self._timestamp_delta = 0
         self._arrival_delta = 0
         self._size_delta = 0
 
@@ -194,9 +193,7 @@ class UplinkEstimator:
         rate.add(payload_size, arrival_time_ms)
 
         if self._group_delta(timestamp, arrival_time_ms, payload_size):
-            timestamp_delta_ms = (
-                (self._last_timestamp_closed - self._previous_timestamp_closed) & _U32
-            ) * _TIMESTAMP_TO_MS
+            timestamp_delta_ms = self._timestamp_delta * _TIMESTAMP_TO_MS
             estimator, detector = self._estimator, self._detector
             estimator.update(
                 self._arrival_delta,
@@ -225,8 +222,7 @@ class UplinkEstimator:
 
     def _group_delta(self, timestamp: int, arrival_ms: int, size: int) -> bool:
         """``InterArrival.compute_deltas``: True when a group closed and the deltas between
-        it and the one before are in ``_arrival_delta``/``_size_delta`` (and the two
-        groups' last timestamps in ``_last_timestamp_closed``/``_previous_timestamp_closed``)."""
+        it and the one before are in ``_timestamp_delta``/``_arrival_delta``/``_size_delta``."""
         closed = False
         if not self._group:
             self._group = True
@@ -236,8 +232,7 @@ class UplinkEstimator:
             return False  # out of order: not counted in any group
         elif self._new_group(timestamp, arrival_ms):
             if self._previous:
-                self._last_timestamp_closed = self._last_timestamp
-                self._previous_timestamp_closed = self._previous_timestamp
+                self._timestamp_delta = (self._last_timestamp - self._previous_timestamp) & _U32
                 self._arrival_delta = self._group_arrival - self._previous_arrival
                 self._size_delta = self._group_size - self._previous_size
                 closed = True
@@ -247,7 +242,7 @@ class UplinkEstimator:
             self._previous_arrival = self._group_arrival
             self._first_timestamp = self._last_timestamp = timestamp
             self._group_size = 0
-        elif _uint32_gt(timestamp, self._last_timestamp):
+        elif uint32_gt(timestamp, self._last_timestamp):
             self._last_timestamp = timestamp
         self._group_size += size
         self._group_arrival = arrival_ms
@@ -261,12 +256,3 @@ class UplinkEstimator:
         ):
             return False  # a burst: the same group
         return (timestamp - self._first_timestamp) & _U32 > _GROUP_LENGTH
-
-
-def _uint32_gt(a: int, b: int) -> bool:
-    return (a < b and b - a > _HALF) or (a > b and a - b < _HALF)
-
-
-def uplink_estimator() -> UplinkEstimator:
-    """The receive lane's bandwidth estimator: aiortc's, per packet in one call."""
-    return UplinkEstimator()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from fractions import Fraction
 
 import pytest
@@ -200,17 +201,7 @@ def test_continuous_timeline():
 def rtp_frame(n: int, *, key: bool = False) -> EncodedFrame:
     """A video frame with the RTP payloads it arrived in, as the forwarding buffers keep."""
     base = frame(n, key=key)
-    return EncodedFrame(
-        kind=base.kind,
-        codec=base.codec,
-        data=base.data,
-        pts=base.pts,
-        time_base=base.time_base,
-        keyframe=base.keyframe,
-        source=base.source,
-        arrival=base.arrival,
-        rtp=((base.data, True),),
-    )
+    return dataclasses.replace(base, rtp=((base.data, True),))
 
 
 class PacketSender:

@@ -10,7 +10,7 @@ from media.uplink_estimate import (
     QuickOveruseEstimator,
     RembThrottle,
     SlidingRate,
-    uplink_estimator,
+    UplinkEstimator,
 )
 
 STEPS_MS = st.integers(0, 40) | st.integers(900, 2_500)  # packets, and gaps past the window
@@ -80,7 +80,7 @@ def uplink(draw: st.DrawFn) -> list[tuple[int, int, int]]:
 @settings(max_examples=60, deadline=None)
 @given(uplink())
 def test_the_estimate_and_when_it_is_sent_are_aiortcs(packets):
-    theirs, ours = aiortc.rate.RemoteBitrateEstimator(), uplink_estimator()
+    theirs, ours = aiortc.rate.RemoteBitrateEstimator(), UplinkEstimator()
     for arrival, send_time, size in packets:
         expected = theirs.add(
             arrival_time_ms=arrival, abs_send_time=send_time, payload_size=size, ssrc=7
