@@ -401,11 +401,20 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     ),
     Requirement(
         "aioice: StunProtocol.datagram_received hands what is not STUN to "
-        "receiver.data_received(data, component); Connection.data_received queues it for recv()",
-        "DirectSrtp takes SRTP datagrams at Connection.data_received instead of the queue",
+        "receiver.data_received(data, local_candidate.component); Connection.data_received "
+        "queues it for recv(); Connection._protocols lists the connection's StunProtocols",
+        "DirectSrtp takes SRTP datagrams at Connection.data_received instead of the queue, "
+        "and straight from each StunProtocol without the STUN parse",
         lambda: (
-            _uses(aioice.ice.StunProtocol.datagram_received, "data_received")
+            _uses(
+                aioice.ice.StunProtocol.datagram_received,
+                "parse_message",
+                "data_received",
+                "local_candidate",
+                "component",
+            )
             and _uses(aioice.ice.Connection.data_received, "_queue", "put_nowait")
+            and _uses(aioice.ice.Connection.__init__, "_protocols")
         ),
     ),
     Requirement(
@@ -1189,6 +1198,12 @@ class DirectSrtp:
     end in a non-blocking ``sendto``); :func:`run_now` still hands one that does wait
     to a task. A handler that raises drops that packet and is logged; aiortc's own loop
     would have ended the transport.
+
+    Before any of that, aioice tries to parse every datagram as STUN and catches the
+    ``ValueError``: an exception per media packet. RFC 7983 tells the protocols apart by
+    the first byte (0–3 STUN, 20–63 DTLS, 128–191 RTP/RTCP), so each of the
+    connection's UDP sockets gets a ``datagram_received`` (:meth:`_demultiplex`) that
+    hands a 128–191 datagram here at once and everything else to aioice's own method.
     """
 
     def __init__(self, dtls: aiortc.RTCDtlsTransport, log: Log | None = None) -> None:
@@ -1200,6 +1215,31 @@ class DirectSrtp:
         self._rtp_input: RtpInput | None = None
         self.packets = 0
         self.dropped = 0
+        # aioice private: Connection._protocols, one StunProtocol per local socket or TURN
+        # allocation (whose client hands it the relayed datagrams unwrapped), all gathered
+        # by setLocalDescription, before this runs.
+        for protocol in self._connection._protocols:
+            if type(protocol) is aioice.ice.StunProtocol:
+                self._demultiplex(protocol)
+
+    def _demultiplex(self, protocol: aioice.ice.StunProtocol) -> None:
+        """Make ``protocol`` hand RTP and RTCP datagrams straight to :meth:`data_received`.
+
+        The event loop looks ``datagram_received`` up on the protocol for each datagram
+        (asyncio's and uvloop's transports both), so an instance attribute takes effect
+        at once and leaves every other StunProtocol in the process alone.
+        """
+        stun_path = protocol.datagram_received
+        deliver = self.data_received
+        component = protocol.local_candidate.component
+
+        def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+            if data and 127 < data[0] < 192:
+                deliver(data, component)
+            else:
+                stun_path(data, addr)
+
+        protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
 
     def data_received(self, data: bytes, component: int) -> None:
         dtls = self._dtls

@@ -92,6 +92,126 @@ async def test_received_rtp_takes_the_lane_not_aiortcs_packet_handler(
         assert now - counted[kind] == taken, kind
 
 
+async def test_media_datagrams_bypass_aioices_stun_handling(
+    make_consult, make_client, connected, wait, monkeypatch
+):
+    consult, guardian = await call_in_progress(make_consult, make_client, connected, wait)
+
+    (direct,) = consult.media._parties["physician"].peer.direct_srtp.values()
+    server_sockets = set(direct._connection._protocols)
+    assert server_sockets
+    parsed_media: list[int] = []
+    aioice_path = aioice.ice.StunProtocol.datagram_received
+
+    def datagram_received(protocol, data: bytes, addr: tuple) -> None:
+        # The clients in this process are aiortc peers too: only the server's sockets count.
+        if protocol in server_sockets and 127 < data[0] < 192:
+            parsed_media.append(len(data))
+        aioice_path(protocol, data, addr)
+
+    monkeypatch.setattr(aioice.ice.StunProtocol, "datagram_received", datagram_received)
+    before = direct.packets
+    seen = len(guardian.received["video"].pts)
+    await wait(lambda: len(guardian.received["video"].pts) >= seen + 30, 10, "30 more frames")
+
+    # 30 more frames reached the guardian, and not one of their datagrams was tried as STUN.
+    assert direct.packets - before >= 30
+    assert parsed_media == []
+
+
+def _demultiplexed_socket() -> tuple[aioice.ice.StunProtocol, list[str], list[bytes]]:
+    """A real StunProtocol of a stand-in connection, with DirectSrtp installed on it; what
+    reached aioice's STUN handling, and what DirectSrtp handled."""
+    stun_seen: list[str] = []
+    handled: list[bytes] = []
+
+    class Connection:
+        def __init__(self) -> None:
+            self._queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
+            self._protocols = [aioice.ice.StunProtocol(receiver=self)]
+
+        def data_received(self, data: bytes, component: int) -> None:
+            self._queue.put_nowait((data, component))
+
+        def request_received(self, message, addr, protocol) -> None:
+            stun_seen.append(f"{message.message_method.name} from {addr[0]}")
+
+    class Srtp:
+        def unprotect(self, data: bytes) -> bytes:
+            return data
+
+    async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+        handled.append(data)
+
+    connection = Connection()
+    (protocol,) = connection._protocols
+    protocol.local_candidate = aioice.Candidate(
+        foundation="1",
+        component=1,
+        transport="udp",
+        priority=1,
+        host="192.0.2.1",
+        port=4000,
+        type="host",
+    )
+    dtls = types.SimpleNamespace(
+        _rx_srtp=Srtp(),
+        _state=aiortc.rtcdtlstransport.State.CONNECTED,
+        transport=types.SimpleNamespace(_connection=connection),
+        _handle_rtp_data=handle_rtp_data,
+        _RTCDtlsTransport__rx_bytes=0,
+        _RTCDtlsTransport__rx_packets=0,
+    )
+    forwarding.DirectSrtp(dtls)  # type: ignore[arg-type]
+    return protocol, stun_seen, handled
+
+
+async def test_the_first_byte_tells_stun_dtls_and_rtp_apart():
+    protocol, stun_seen, handled = _demultiplexed_socket()
+    binding = aioice.stun.Message(
+        message_method=aioice.stun.Method.BINDING, message_class=aioice.stun.Class.REQUEST
+    )
+    dtls_record = b"\x16\xfe\xfd" + bytes(10)
+    rtp = b"\x80\x60\x00\x01" + bytes(28)
+
+    protocol.datagram_received(bytes(binding), ("192.0.2.9", 5000))
+    protocol.datagram_received(rtp, ("192.0.2.9", 5000))
+    protocol.datagram_received(dtls_record, ("192.0.2.9", 5000))
+
+    assert stun_seen == ["BINDING from 192.0.2.9"]  # STUN still answered by aioice
+    assert handled == [rtp]  # RTP: handled in the call
+    assert protocol.receiver._queue.get_nowait() == (dtls_record, 1)  # DTLS: the queue
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_the_event_loop_finds_datagram_received_on_the_protocol_each_time(loop_kind):
+    """What DirectSrtp's demultiplexing relies on: a protocol's ``datagram_received`` set
+    after the socket is open takes the next datagram, on both event loops the server runs."""
+    import uvloop
+
+    class Protocol(asyncio.DatagramProtocol):  # a class with instances, as StunProtocol
+        pass
+
+    async def exchange() -> list[str]:
+        loop = asyncio.get_running_loop()
+        got: list[str] = []
+        transport, protocol = await loop.create_datagram_endpoint(
+            Protocol, local_addr=("127.0.0.1", 0)
+        )
+        protocol.datagram_received = lambda data, addr: got.append(data.decode())
+        transport.sendto(b"after", transport.get_extra_info("sockname"))
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        transport.close()
+        return got
+
+    new_loop = uvloop.new_event_loop if loop_kind == "uvloop" else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        assert runner.run(exchange()) == ["after"]
+
+
 async def test_a_datagram_never_overtakes_older_ones_still_in_the_queue():
     """What a browser sends during the last handshake flight waits in aioice's queue until
     the transport's task reads it; a newer datagram must queue behind it, not go first."""
@@ -104,6 +224,7 @@ async def test_a_datagram_never_overtakes_older_ones_still_in_the_queue():
     class Connection:  # aioice.Connection's hand-over and queue
         def __init__(self) -> None:
             self._queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
+            self._protocols: list[aioice.ice.StunProtocol] = []
 
         def data_received(self, data: bytes, component: int) -> None:
             self._queue.put_nowait((data, component))
