@@ -9,6 +9,10 @@ it woke up; once a second it appends "monotonic_time lag_ms" lines to
 bench``) also runs cProfile in the process from ``start_s`` after start-up for ``seconds``
 and writes ``<path>-<pid>.prof`` (pstats). cProfile slows the process down; use it for call
 counts and proportions, py-spy or perf for absolute cost.
+
+``SHOUZHEN_BENCH_GCSTATS=<path>`` also times every garbage collection and appends, once a
+second, "monotonic_time" then collections and seconds spent for generations 0, 1 and 2
+(running totals) to ``<path>-<pid>.txt``: what the collector costs, apart from the rest.
 """
 
 import os
@@ -36,6 +40,31 @@ if _DIR:
                 samples.clear()
                 last_flush = now
 
+    class _GcClock:
+        """Running totals per generation: [collections, seconds]."""
+
+        def __init__(self) -> None:
+            import gc
+
+            self.totals = [[0, 0.0], [0, 0.0], [0, 0.0]]
+            self._started = 0.0
+            gc.callbacks.append(self._on_gc)
+
+        def _on_gc(self, phase: str, info: dict) -> None:
+            if phase == "start":
+                self._started = time.perf_counter()
+            else:
+                total = self.totals[info["generation"]]
+                total[0] += 1
+                total[1] += time.perf_counter() - self._started
+
+        async def log(self, path: str) -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                fields = " ".join(f"{count} {seconds:.6f}" for count, seconds in self.totals)
+                with open(path, "a") as out:
+                    out.write(f"{time.monotonic():.4f} {fields}\n")
+
     async def _cprofile(spec: str) -> None:
         import cProfile
 
@@ -54,12 +83,17 @@ if _DIR:
         profiling = None
         if os.environ.get("SHOUZHEN_BENCH_CPROFILE"):
             profiling = asyncio.ensure_future(_cprofile(os.environ["SHOUZHEN_BENCH_CPROFILE"]))
+        gc_log = None
+        if os.environ.get("SHOUZHEN_BENCH_GCSTATS"):
+            gc_path = f"{os.environ['SHOUZHEN_BENCH_GCSTATS']}-{os.getpid()}.txt"
+            gc_log = asyncio.ensure_future(_GcClock().log(gc_path))
         try:
             return await main
         finally:
             task.cancel()
-            if profiling is not None:
-                profiling.cancel()
+            for extra in (profiling, gc_log):
+                if extra is not None:
+                    extra.cancel()
 
     def run(main, **kwargs):  # type: ignore[no-untyped-def]
         return _original_run(_with_probe(main), **kwargs)
