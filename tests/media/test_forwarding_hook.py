@@ -10,6 +10,7 @@ import types
 import aioice.ice
 import aiortc
 import aiortc.rtcrtpreceiver
+import pylibsrtp
 import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
@@ -87,6 +88,7 @@ def test_private_attributes_are_present_on_the_installed_aiortc():
         (RTCDtlsTransport, "_handle_rtp_data", "_handle_rtp_data"),
         (aioice.ice.Connection, "data_received", "Connection.data_received"),
         (aiortc, "__version__", "1.16"),
+        (pylibsrtp.Session, "unprotect", "pylibsrtp"),
     ],
 )
 def test_verification_fails_loudly_when_aiortc_moved(monkeypatch, owner, attribute, named):
