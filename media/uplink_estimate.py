@@ -11,7 +11,8 @@ one method, and replaces the two places that loop where they need not:
   millisecond. :class:`SlidingRate` keeps only the milliseconds that had packets.
 * ``OveruseEstimator.update_min_frame_period`` finds the smallest of the last 60
   timestamp deltas with a Python loop on every timestamp group.
-  :class:`QuickOveruseEstimator` keeps them in a bounded deque and asks ``min``.
+  :class:`QuickOveruseEstimator` keeps a sliding-window minimum (a deque of the deltas
+  that can still be the smallest), a few steps per group.
 
 The Kalman filter, the overuse detector and the rate control are aiortc's, unchanged;
 tests hold each replacement to what it replaces, value for value. Arrival times must
@@ -90,19 +91,23 @@ class QuickOveruseEstimator(aiortc.rate.OveruseEstimator):
 
     def __init__(self) -> None:
         super().__init__()
-        self._recent_deltas: deque[float] = deque(
-            maxlen=aiortc.rate.MIN_FRAME_PERIOD_HISTORY_LENGTH
-        )
+        # The sliding-window minimum: (group number, delta) with deltas rising from the
+        # front, each smaller than every delta that came after it within the window.
+        self._minima: deque[tuple[int, float]] = deque()
+        self._groups = 0
 
     def update_min_frame_period(self, ts_delta: float) -> float:
-        recent = self._recent_deltas
-        # aiortc drops the oldest before comparing, so the current delta is compared with
-        # at most 59 older ones: the deque's own eviction happens one step too late.
-        if len(recent) == recent.maxlen:
-            recent.popleft()
-        smallest = min(ts_delta, min(recent)) if recent else ts_delta
-        recent.append(ts_delta)
-        return smallest
+        # aiortc compares the current delta with the 59 before it (it drops the oldest of
+        # its 60 before comparing): a window of 60 deltas, the current one included.
+        minima = self._minima
+        group = self._groups
+        self._groups = group + 1
+        while minima and minima[-1][1] >= ts_delta:
+            minima.pop()  # never the minimum again: ts_delta is as small and outlives it
+        minima.append((group, ts_delta))
+        if minima[0][0] <= group - aiortc.rate.MIN_FRAME_PERIOD_HISTORY_LENGTH:
+            minima.popleft()
+        return minima[0][1]
 
 
 class RembThrottle:
