@@ -1030,20 +1030,8 @@ class ReceiveLane:
                     payload_size=len(packet.payload) + packet.padding_size,
                     ssrc=packet.ssrc,
                 )
-                # aiortc private: RTCRtpReceiver.__rtcp_ssrc (the paired sender's SSRC)
-                rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
-                if (
-                    remb is not None
-                    and rtcp_ssrc is not None
-                    and self._remb_throttle.due(remb[0], arrival_time_ms)
-                ):
-                    feedback = aiortc.rtp.RtcpPsfbPacket(
-                        fmt=aiortc.rtp.RTCP_PSFB_APP,
-                        ssrc=rtcp_ssrc,
-                        media_ssrc=0,
-                        fci=aiortc.rtp.pack_remb_fci(*remb),
-                    )
-                    run_now(receiver._send_rtcp(feedback), self._log)
+                if remb is not None:
+                    self._send_remb(remb, arrival_time_ms)
 
         # getSynchronizationSources lists what was heard within 10 s: a datetime per SSRC
         # every ACTIVE_SOURCE_REFRESH_MS is as good as one per packet, and much cheaper.
@@ -1099,6 +1087,19 @@ class ReceiveLane:
         if frame is not None and receiver._RTCRtpReceiver__decoder_thread:  # type: ignore[attr-defined]
             frame.timestamp = self._timestamps.map(frame.timestamp)
             self._hand_off.put_frame(codec, frame)
+
+    def _send_remb(self, remb: tuple[int, list[int]], now_ms: int) -> None:
+        receiver = self.receiver
+        # aiortc private: RTCRtpReceiver.__rtcp_ssrc (the paired sender's SSRC)
+        rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+        if rtcp_ssrc is not None and self._remb_throttle.due(remb[0], now_ms):
+            feedback = aiortc.rtp.RtcpPsfbPacket(
+                fmt=aiortc.rtp.RTCP_PSFB_APP,
+                ssrc=rtcp_ssrc,
+                media_ssrc=0,
+                fci=aiortc.rtp.pack_remb_fci(*remb),
+            )
+            run_now(receiver._send_rtcp(feedback), self._log)
 
     def _depayloader(self, payload_type: int, codec: Any) -> Callable[[bytes], bytes] | None:
         """How this payload type's payloads become bitstream; None for RTX."""

@@ -46,7 +46,7 @@ class SlidingRate:
     def add(self, value: int, now_ms: int) -> None:
         if self._origin_ms is None:
             self._origin_ms = now_ms
-        else:
+        elif self._origin_ms <= now_ms - self._window_size:  # (after rate(now_ms) it is not)
             self._erase_old(now_ms)
         slots = self._slots
         if slots and slots[-1][0] == now_ms:
@@ -61,7 +61,8 @@ class SlidingRate:
     def rate(self, now_ms: int) -> int | None:
         if self._origin_ms is None:
             return None
-        self._erase_old(now_ms)
+        if self._origin_ms <= now_ms - self._window_size:
+            self._erase_old(now_ms)
         active_window_size = now_ms - self._origin_ms + 1
         if self._count > 0 and active_window_size > 1:
             return round(self._scale * self._value / active_window_size)
@@ -74,10 +75,9 @@ class SlidingRate:
         self._value = 0
 
     def _erase_old(self, now_ms: int) -> None:
+        """Forget what is older than the window ending at ``now_ms``; the callers check
+        first that the window has moved (a call per packet is most of this method's cost)."""
         new_origin_ms = now_ms - self._window_size + 1
-        assert self._origin_ms is not None
-        if self._origin_ms >= new_origin_ms:
-            return
         slots = self._slots
         while slots and slots[0][0] < new_origin_ms:
             _, count, value = slots.popleft()
@@ -166,6 +166,7 @@ class UplinkEstimator:
         self._estimator = QuickOveruseEstimator()
         self._detector = aiortc.rate.OveruseDetector()
         self._control = aiortc.rate.AimdRateControl()
+        self._feedback_interval_ms = self._control.feedback_interval()  # a constant in aiortc
         self._last_update_ms: int | None = None
         self._ssrcs: dict[int, int] = {}
         # InterArrival's current and previous timestamp groups
@@ -214,7 +215,7 @@ class UplinkEstimator:
         last = self._last_update_ms
         if (
             last is None
-            or arrival_time_ms - last > self._control.feedback_interval()
+            or arrival_time_ms - last > self._feedback_interval_ms
             or self._detector.hypothesis is _OVERUSING
         ):
             target = self._control.update(
