@@ -22,7 +22,10 @@ import sys
 C_AREAS = [  # matched against any frame
     ("kernel: send (sendto/sendmsg)", ("sendmsg (libc", "sendto (libc", "__libc_send")),
     ("kernel: receive (recvfrom/recvmsg)", ("recvmsg (libc", "recvfrom (libc")),
-    ("SRTP protect/unprotect (libsrtp + pylibsrtp)", ("_binding.abi3.so", "pylibsrtp/")),
+    (  # libsrtp in C and the Python that calls it (pylibsrtp's wrapper, or RtpProtection)
+        "SRTP protect/unprotect (libsrtp + its Python caller)",
+        ("_binding.abi3.so", "pylibsrtp/", "RtpProtection."),
+    ),
     ("garbage collector", ("gc_collect",)),
 ]
 PY_AREAS = [  # matched against Python frames (file paths)
@@ -35,6 +38,7 @@ PY_AREAS = [  # matched against Python frames (file paths)
     ("aiortc clock (datetime)", ("aiortc/clock.py",)),
     ("aioice (ICE, STUN, datagram hand-over)", ("aioice/",)),
     ("aiortc, other", ("aiortc/",)),
+    ("shouzhen REMB estimator (media/uplink_estimate.py)", ("media/uplink_estimate.py",)),
     ("shouzhen forwarding (media/)", ("media/",)),
     (
         "shouzhen recorder (recorder/, server/consult_recording.py)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import getpass
 import json
 import logging
@@ -75,9 +76,15 @@ async def _serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> None
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
     await site.start()
+    # What start-up built (modules, the app, aiortc's, PyAV's and SQLAlchemy's tables) lives
+    # as long as the process; frozen, the collector's full passes no longer walk it. In the
+    # benchmark one full pass over it held the event loop 159 ms (every call on the process
+    # froze that long) and the collector took 3.8 % of the server's CPU.
+    gc.freeze()
     loop = asyncio.get_running_loop()
     log.info("serving", extra={"url": settings.base_url, "node_id": settings.effective_node_id,
-                               "event_loop": type(loop).__module__.split(".")[0]})
+                               "event_loop": type(loop).__module__.split(".")[0],
+                               "gc_frozen_objects": gc.get_freeze_count()})
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
