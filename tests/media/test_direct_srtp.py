@@ -44,12 +44,16 @@ async def test_srtp_skips_the_ice_queue_once_the_transport_has_its_keys(
     direct._queued = queue
     before = direct.packets
     seen = len(guardian.received["video"].pts)
-    await wait(lambda: len(guardian.received["video"].pts) >= seen + 30, 10, "30 more frames")
+    # Counted at the server too: a guardian behind on a loaded machine may still be showing
+    # frames whose packets came in before `before` was read.
+    await wait(
+        lambda: len(guardian.received["video"].pts) >= seen + 30 and direct.packets >= before + 30,
+        10,
+        "30 more frames, 30 more packets direct",
+    )
 
-    # Every SRTP datagram of the last second was handled in the call: none went to the queue,
-    # and what went direct is what the guardian got (30 frames are well over 30 packets).
+    # Every SRTP datagram of the last second was handled in the call: none went to the queue.
     assert queued_srtp == []
-    assert direct.packets - before >= 30
     stats = consult.media.stats()["roles"]["physician"]["srtp_direct"]
     assert stats == {"packets": direct.packets, "dropped": 0}
     # The transport's own counters (its getStats) still count what it received.
@@ -79,7 +83,13 @@ async def test_received_rtp_takes_the_lane_not_aiortcs_packet_handler(
     }
     counted = {kind: sum(s.packets_received for s in streams[kind].values()) for kind in lanes}
     seen = len(guardian.received["video"].pts)
-    await wait(lambda: len(guardian.received["video"].pts) >= seen + 30, 10, "30 more frames")
+    await wait(
+        lambda: len(guardian.received["video"].pts) >= seen + 30
+        and lanes["video"].packets >= before["video"] + 30
+        and lanes["audio"].packets >= before["audio"] + 10,
+        10,
+        "30 more frames, and packets of both kinds through the lanes",
+    )
 
     # The guardian got 30 more frames of the physician's video; every packet of both of the
     # physician's streams went through its lane and none through aiortc's handler, and the
@@ -87,7 +97,6 @@ async def test_received_rtp_takes_the_lane_not_aiortcs_packet_handler(
     assert through_aiortc == []
     for kind, lane in lanes.items():
         taken = lane.packets - before[kind]
-        assert taken >= (30 if kind == "video" else 10), kind
         now = sum(s.packets_received for s in streams[kind].values())
         assert now - counted[kind] == taken, kind
 
@@ -112,10 +121,13 @@ async def test_media_datagrams_bypass_aioices_stun_handling(
     monkeypatch.setattr(aioice.ice.StunProtocol, "datagram_received", datagram_received)
     before = direct.packets
     seen = len(guardian.received["video"].pts)
-    await wait(lambda: len(guardian.received["video"].pts) >= seen + 30, 10, "30 more frames")
+    await wait(
+        lambda: len(guardian.received["video"].pts) >= seen + 30 and direct.packets >= before + 30,
+        10,
+        "30 more frames, 30 more packets direct",
+    )
 
     # 30 more frames reached the guardian, and not one of their datagrams was tried as STUN.
-    assert direct.packets - before >= 30
     assert parsed_media == []
 
 
@@ -325,13 +337,17 @@ async def test_forwarded_packets_reach_the_socket_without_aiortcs_send_coroutine
     packets_before = leg.counters.packets
     (transport_before,) = [s for s in dtls._get_stats().values() if s.type == "transport"]
     seen = len(guardian.received["video"].pts)
-    await wait(lambda: len(guardian.received["video"].pts) >= seen + 30, 10, "30 more frames")
+    await wait(
+        lambda: len(guardian.received["video"].pts) >= seen + 30
+        and leg.counters.packets >= packets_before + 30,
+        10,
+        "30 more frames, 30 more packets sent",
+    )
 
     # The guardian got 30 more frames, and not one of their packets took aiortc's path;
     # the transport's own counters (its getStats) still count every packet that left.
     assert through_aiortc == []
     sent = leg.counters.packets - packets_before
-    assert sent >= 30
     (transport_after,) = [s for s in dtls._get_stats().values() if s.type == "transport"]
     assert transport_after.packetsSent - transport_before.packetsSent >= sent
     assert transport_after.bytesSent > transport_before.bytesSent

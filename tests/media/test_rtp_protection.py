@@ -136,11 +136,17 @@ async def test_a_calls_rtp_skips_pylibsrtps_wrapper(
         monkeypatch.setattr(pylibsrtp.Session, name, counted)
     received, sent = inbound.packets, video_leg.rtp.counters.packets
     seen = len(guardian.received["video"].pts)
-    await wait(lambda: len(guardian.received["video"].pts) >= seen + 30, 10, "30 more frames")
+    await wait(
+        lambda: (
+            len(guardian.received["video"].pts) >= seen + 30
+            and inbound.packets >= received + 30
+            and video_leg.rtp.counters.packets >= sent + 30
+        ),
+        10,
+        "30 more frames, 30 more packets in and out",
+    )
 
     # 30 more frames went physician → server → guardian; every RTP packet was unprotected
     # and protected by the server without pylibsrtp's per-call wrapper.
-    assert inbound.packets - received >= 30
-    assert video_leg.rtp.counters.packets - sent >= 30
     assert through_wrapper == []
     assert isinstance(inbound._rx, RtpProtection) and isinstance(wire._tx, RtpProtection)
