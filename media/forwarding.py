@@ -104,6 +104,7 @@ import pylibsrtp._binding
 from aiortc import MediaStreamError, RTCRtpReceiver, RTCRtpSender
 
 from media.errors import ForwardingHookBroken
+from media.receiver_bookkeeping import QuickNackGenerator, QuickStreamStatistics
 from media.rtp_reader import InboundRtp, abs_send_time_of, parse_rtp, unwrap_rtx, vp8_payload
 from media.rtp_writer import (
     ABS_SEND_TIME_URI,
@@ -952,7 +953,8 @@ class ReceiveLane:
     Same steps, same order, on the receiver's own state objects where it has them: the
     bandwidth estimate (aiortc's estimator, :class:`~media.uplink_estimate.UplinkEstimator`,
     giving the same values), the active-source clock, the receiver's ``StreamStatistics``
-    (its Receiver Reports and ``getStats``), RTX unwrapping, aiortc's NACK generator, then
+    (its Receiver Reports and ``getStats``), RTX unwrapping, aiortc's NACK generator (both
+    as :mod:`media.receiver_bookkeeping` subclasses, same values, fewer calls), then
     depayloading and the forwarding buffer, whose frames go to the hand-off. What it leaves
     out is the cost of aiortc's way there: a full ``RtpPacket`` with every header extension
     decoded, two coroutine frames, a debug-log call and a descriptor object per VP8 packet.
@@ -977,6 +979,9 @@ class ReceiveLane:
         # aiortc private: the receiver's per-packet state, the objects _handle_rtp_packet uses
         # (each created in __init__ and only mutated after, never replaced).
         state = {name: getattr(receiver, f"_RTCRtpReceiver__{name}") for name in _LANE_STATE}
+        if state["nack_generator"] is not None:  # video: the same generator, fewer calls
+            state["nack_generator"] = QuickNackGenerator()
+            receiver._RTCRtpReceiver__nack_generator = state["nack_generator"]  # type: ignore[attr-defined]
         # aiortc's estimator, its per-packet path in one call (media.uplink_estimate); the
         # receiver's own one (video receivers only) is never fed once the lane runs.
         self._estimator = (
@@ -1044,9 +1049,7 @@ class ReceiveLane:
             return
         stream = self._streams.get(packet.ssrc)
         if stream is None:
-            stream = self._streams[packet.ssrc] = aiortc.rtcrtpreceiver.StreamStatistics(
-                codec.clockRate
-            )
+            stream = self._streams[packet.ssrc] = QuickStreamStatistics(codec.clockRate)
         stream.add(cast(Any, packet))  # duck-typed: see _reads_only_inbound_fields
 
         depayload = self._depayloader(packet.payload_type, codec)
