@@ -131,6 +131,27 @@ async def test_media_datagrams_bypass_aioices_stun_handling(
     assert parsed_media == []
 
 
+def _receiving_dtls(connection: object, handled: list[bytes]) -> types.SimpleNamespace:
+    """A connected DTLS transport stand-in over ``connection``: SRTP that unprotects to the
+    same bytes, and an RTP handler that keeps what it was given in ``handled``."""
+
+    class Srtp:
+        def unprotect(self, data: bytes) -> bytes:
+            return data
+
+    async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+        handled.append(data)
+
+    return types.SimpleNamespace(
+        _rx_srtp=Srtp(),
+        _state=aiortc.rtcdtlstransport.State.CONNECTED,
+        transport=types.SimpleNamespace(_connection=connection),
+        _handle_rtp_data=handle_rtp_data,
+        _RTCDtlsTransport__rx_bytes=0,
+        _RTCDtlsTransport__rx_packets=0,
+    )
+
+
 def _demultiplexed_socket() -> tuple[aioice.ice.StunProtocol, list[str], list[bytes]]:
     """A real StunProtocol of a stand-in connection, with DirectSrtp installed on it; what
     reached aioice's STUN handling, and what DirectSrtp handled."""
@@ -148,13 +169,6 @@ def _demultiplexed_socket() -> tuple[aioice.ice.StunProtocol, list[str], list[by
         def request_received(self, message, addr, protocol) -> None:
             stun_seen.append(f"{message.message_method.name} from {addr[0]}")
 
-    class Srtp:
-        def unprotect(self, data: bytes) -> bytes:
-            return data
-
-    async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
-        handled.append(data)
-
     connection = Connection()
     (protocol,) = connection._protocols
     protocol.local_candidate = aioice.Candidate(
@@ -166,15 +180,7 @@ def _demultiplexed_socket() -> tuple[aioice.ice.StunProtocol, list[str], list[by
         port=4000,
         type="host",
     )
-    dtls = types.SimpleNamespace(
-        _rx_srtp=Srtp(),
-        _state=aiortc.rtcdtlstransport.State.CONNECTED,
-        transport=types.SimpleNamespace(_connection=connection),
-        _handle_rtp_data=handle_rtp_data,
-        _RTCDtlsTransport__rx_bytes=0,
-        _RTCDtlsTransport__rx_packets=0,
-    )
-    forwarding.DirectSrtp(dtls)  # type: ignore[arg-type]
+    forwarding.DirectSrtp(_receiving_dtls(connection, handled))  # type: ignore[arg-type]
     return protocol, stun_seen, handled
 
 
@@ -229,10 +235,6 @@ async def test_a_datagram_never_overtakes_older_ones_still_in_the_queue():
     the transport's task reads it; a newer datagram must queue behind it, not go first."""
     handled: list[bytes] = []
 
-    class Srtp:
-        def unprotect(self, data: bytes) -> bytes:
-            return data
-
     class Connection:  # aioice.Connection's hand-over and queue
         def __init__(self) -> None:
             self._queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
@@ -241,19 +243,8 @@ async def test_a_datagram_never_overtakes_older_ones_still_in_the_queue():
         def data_received(self, data: bytes, component: int) -> None:
             self._queue.put_nowait((data, component))
 
-    async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
-        handled.append(data)
-
     connection = Connection()
-    dtls = types.SimpleNamespace(
-        _rx_srtp=Srtp(),
-        _state=aiortc.rtcdtlstransport.State.CONNECTED,
-        transport=types.SimpleNamespace(_connection=connection),
-        _handle_rtp_data=handle_rtp_data,
-        _RTCDtlsTransport__rx_bytes=0,
-        _RTCDtlsTransport__rx_packets=0,
-    )
-    direct = forwarding.DirectSrtp(dtls)  # type: ignore[arg-type]
+    direct = forwarding.DirectSrtp(_receiving_dtls(connection, handled))  # type: ignore[arg-type]
     first_frame, second_frame = b"\x80\x60first", b"\x80\x60second"
     connection._queue.put_nowait((first_frame, 1))  # arrived before the keys, not read yet
     connection.data_received(second_frame, 1)
