@@ -26,6 +26,19 @@ async def call_in_progress(make_consult, make_client, connected, wait):
     return consult, guardian
 
 
+async def thirty_more_frames_taken_directly(guardian, direct, wait):
+    """Until the guardian shows 30 more frames and DirectSrtp has taken 30 more packets:
+    counted at the server too, since a guardian behind on a loaded machine may still be
+    showing frames whose packets came in earlier."""
+    before = direct.packets
+    seen = len(guardian.received["video"].pts)
+    await wait(
+        lambda: len(guardian.received["video"].pts) >= seen + 30 and direct.packets >= before + 30,
+        10,
+        "30 more frames, 30 more packets direct",
+    )
+
+
 async def test_srtp_skips_the_ice_queue_once_the_transport_has_its_keys(
     make_consult, make_client, connected, wait
 ):
@@ -42,15 +55,7 @@ async def test_srtp_skips_the_ice_queue_once_the_transport_has_its_keys(
         take_queue(data, component)
 
     direct._queued = queue
-    before = direct.packets
-    seen = len(guardian.received["video"].pts)
-    # Counted at the server too: a guardian behind on a loaded machine may still be showing
-    # frames whose packets came in before `before` was read.
-    await wait(
-        lambda: len(guardian.received["video"].pts) >= seen + 30 and direct.packets >= before + 30,
-        10,
-        "30 more frames, 30 more packets direct",
-    )
+    await thirty_more_frames_taken_directly(guardian, direct, wait)
 
     # Every SRTP datagram of the last second was handled in the call: none went to the queue.
     assert queued_srtp == []
@@ -119,13 +124,7 @@ async def test_media_datagrams_bypass_aioices_stun_handling(
         aioice_path(protocol, data, addr)
 
     monkeypatch.setattr(aioice.ice.StunProtocol, "datagram_received", datagram_received)
-    before = direct.packets
-    seen = len(guardian.received["video"].pts)
-    await wait(
-        lambda: len(guardian.received["video"].pts) >= seen + 30 and direct.packets >= before + 30,
-        10,
-        "30 more frames, 30 more packets direct",
-    )
+    await thirty_more_frames_taken_directly(guardian, direct, wait)
 
     # 30 more frames reached the guardian, and not one of their datagrams was tried as STUN.
     assert parsed_media == []
