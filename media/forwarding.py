@@ -114,6 +114,7 @@ from media.rtp_writer import (
     abs_send_time,
     ntp_ms,
     ntp_time,
+    rtp_header,
     rtp_packet,
     rtx_payload,
 )
@@ -1230,19 +1231,33 @@ class RtpProtection:
         return RtpProtection(session) if type(session) is pylibsrtp.Session else session
 
     def protect(self, packet: bytes) -> bytes:
-        return self._process(packet, _srtp_protect, pylibsrtp.SRTP_MAX_TRAILER_LEN)
+        return self.protect_parts(packet, b"")
+
+    def protect_parts(self, head: bytes, payload: bytes) -> bytes:
+        """``protect(head + payload)``, joined in the session's buffer instead of as a new
+        packet first (the leg sends each forwarded payload under a header of its own)."""
+        split = len(head)
+        size = split + len(payload)
+        if size > self._capacity - pylibsrtp.SRTP_MAX_TRAILER_LEN:
+            raise ValueError("packet is too long")
+        buffer = self._buffer
+        buffer[0:split] = head
+        buffer[split:size] = payload
+        length = self._length
+        length[0] = size
+        status = _srtp_protect(self._context, self._cdata, length)
+        if status != _SRTP_OK:
+            raise pylibsrtp.Error(pylibsrtp.ERRORS[status])
+        return buffer[0 : length[0]]
 
     def unprotect(self, packet: bytes) -> bytes:
-        return self._process(packet, _srtp_unprotect, 0)
-
-    def _process(self, packet: bytes, call: Callable[..., int], trailer: int) -> bytes:
         size = len(packet)
-        if size > self._capacity - trailer:
+        if size > self._capacity:
             raise ValueError("packet is too long")
         self._buffer[0:size] = packet
         length = self._length
         length[0] = size
-        status = call(self._context, self._cdata, length)
+        status = _srtp_unprotect(self._context, self._cdata, length)
         if status != _SRTP_OK:
             raise pylibsrtp.Error(pylibsrtp.ERRORS[status])
         return self._buffer[0 : length[0]]
@@ -1396,6 +1411,20 @@ async def _carry_on(coro: Coroutine[Any, Any, None], awaited: object) -> None:
         logger.exception("a packet handler failed after waiting; the packet is dropped")
 
 
+Protect = Callable[[bytes, bytes], bytes]
+"""SRTP protection of a packet given as its header and its payload."""
+
+
+def _joined(session: Any) -> Protect:
+    """A session without ``protect_parts`` (a stand-in, a subclass), protecting the joined
+    packet."""
+
+    def protect(head: bytes, payload: bytes) -> bytes:
+        return session.protect(head + payload)
+
+    return protect
+
+
 class DirectSend:
     """SRTP-protects an RTP packet and puts it on the wire in the calling frame.
 
@@ -1412,11 +1441,17 @@ class DirectSend:
         self.dtls = dtls
         self._log = log or logger
         self._connection = ice_connection(dtls)
-        self._tx_session: object = None  # the last _tx_srtp, and its RtpProtection
-        self._tx: Any = None
+        self._tx_session: object = None  # the last _tx_srtp, and how it protects
+        self._protect: Protect = _joined(None)
 
-    def send_rtp(self, data: bytes) -> None:
-        """Protect and send one RTP packet; ``ConnectionError`` if the transport is not up."""
+    def direct_path(self) -> tuple[Protect, Callable[[bytes, Any], None], Any] | None:
+        """What sending a packet straight to the socket takes now: SRTP protection of a
+        header and payload, the nominated pair's ``sendto`` and the peer's address. None if
+        the pair is not a plain UDP socket (then :meth:`send_rtp`, aiortc's path); a
+        ``ConnectionError`` if the transport is not up. A caller sending a frame's packets in
+        one call asks once per frame: nothing else runs on the event loop meanwhile, so
+        none of it can change. It reports what it sent with :meth:`count`.
+        """
         dtls = self.dtls
         # aiortc private: RTCDtlsTransport._state and _tx_srtp (the outbound SRTP session)
         if dtls._state is not _DTLS_CONNECTED:
@@ -1427,15 +1462,35 @@ class DirectSend:
             raise ConnectionError("Cannot send data, not connected")
         protocol = pair.protocol
         if type(protocol) is not aioice.ice.StunProtocol or protocol.transport is None:
-            run_now(dtls._send_rtp(data), self._log)
-            return
+            return None
         srtp = dtls._tx_srtp
         if srtp is not self._tx_session:
-            self._tx_session, self._tx = srtp, RtpProtection.of(srtp)
-        protected = self._tx.protect(data)
-        protocol.transport.sendto(protected, pair.remote_addr)
-        dtls._RTCDtlsTransport__tx_bytes += len(protected)  # type: ignore[attr-defined]
-        dtls._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
+            protection = RtpProtection.of(srtp)
+            self._tx_session = srtp
+            self._protect = (
+                protection.protect_parts
+                if isinstance(protection, RtpProtection)
+                else _joined(protection)
+            )
+        return self._protect, protocol.transport.sendto, pair.remote_addr
+
+    def count(self, packets: int, octets: int) -> None:
+        """Add what went out through :meth:`direct_path` to the transport's own counters
+        (its ``getStats``)."""
+        dtls = self.dtls
+        dtls._RTCDtlsTransport__tx_bytes += octets  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__tx_packets += packets  # type: ignore[attr-defined]
+
+    def send_rtp(self, data: bytes) -> None:
+        """Protect and send one RTP packet; ``ConnectionError`` if the transport is not up."""
+        path = self.direct_path()
+        if path is None:
+            run_now(self.dtls._send_rtp(data), self._log)
+            return
+        protect, sendto, address = path
+        protected = protect(data, b"")
+        sendto(protected, address)
+        self.count(1, len(protected))
 
 
 # --------------------------------------------------------------------------- senders
@@ -1643,16 +1698,25 @@ class RtpLeg:
         assert layout is not None and wire is not None, "the sender has not started"
         now = self._clock()
         extensions = layout.extensions(abs_send_time(now))
+        payload_type, ssrc = layout.payload_type, layout.ssrc
         timestamp = (self._timestamp_origin + pts) & 0xFFFFFFFF
-        send_rtp = wire.send_rtp
+        path = wire.direct_path()
+        protect, sendto, address = path if path is not None else (None, None, None)
         history = self._history
+        history_size = self.HISTORY
         counters = self.counters
         sequence = self._sequence
-        sent = octets = 0
+        sent = octets = wire_octets = 0
         try:
             for payload, marker in payloads:
-                history[sequence % self.HISTORY] = (sequence, timestamp, marker, payload)
-                send_rtp(layout.media_packet(marker, sequence, timestamp, extensions, payload))
+                history[sequence % history_size] = (sequence, timestamp, marker, payload)
+                head = rtp_header(payload_type, marker, sequence, timestamp, ssrc, extensions)
+                if protect is None:
+                    wire.send_rtp(head + payload)  # a relayed pair: aiortc's path
+                else:
+                    protected = protect(head, payload)
+                    sendto(protected, address)  # type: ignore[misc]
+                    wire_octets += len(protected)
                 sent += 1
                 octets += len(payload)
                 sequence = (sequence + 1) & 0xFFFF
@@ -1661,6 +1725,8 @@ class RtpLeg:
             self._sequence = sequence
             counters.packets += sent
             counters.octets += octets
+            if protect is not None:
+                wire.count(sent, wire_octets)
         counters.frames += 1
         # aiortc private: what RTCRtpSender._run_rtcp puts in its Sender Reports
         sender = self.sender

@@ -14,6 +14,7 @@ import aiortc.rtp
 import pytest
 
 from media import forwarding
+from media.rtp_writer import RtpStreamLayout, rtp_packet
 
 
 async def call_in_progress(make_consult, make_client, connected, wait):
@@ -411,3 +412,48 @@ async def test_sending_before_the_transport_is_up_is_a_connection_error():
     with pytest.raises(ConnectionError):
         forwarding.DirectSend(unpaired).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
     assert socket.sent == [] and connecting.through_aiortc == unpaired.through_aiortc == []
+
+
+def _leg_on(dtls: object) -> forwarding.RtpLeg:
+    """An RtpLeg whose sender has started, on the DTLS transport stand-in ``dtls``."""
+
+    async def parked(*_: object) -> None:
+        return None
+
+    sender = types.SimpleNamespace(kind="video", send=parked, _handle_rtcp_packet=parked)
+    leg = forwarding.RtpLeg(sender, parked, clock=lambda: 1_700_000_000.0)  # type: ignore[arg-type]
+    leg.layout = RtpStreamLayout(payload_type=96, ssrc=0x1234)
+    leg._wire = forwarding.DirectSend(dtls)  # type: ignore[arg-type]
+    return leg
+
+
+FRAME = ((b"first", False), (b"second", False), (b"last", True))
+
+
+@pytest.mark.parametrize("relayed", [False, True], ids=["socket", "relayed"])
+async def test_a_frames_packets_leave_in_order_and_are_counted_once(relayed):
+    class TurnProtocol:
+        transport = _Recorder()
+
+    socket = _Recorder()
+    protocol = TurnProtocol() if relayed else _stun_protocol(socket)
+    dtls = _dtls_with_pair(protocol, aiortc.rtcdtlstransport.State.CONNECTED)
+    leg = _leg_on(dtls)
+    first = leg._sequence
+    leg.send_frame(FRAME, pts=3000)
+
+    timestamp = (leg._timestamp_origin + 3000) & 0xFFFFFFFF
+    packets = [
+        rtp_packet(96, marker, (first + i) & 0xFFFF, timestamp, 0x1234, b"", payload)
+        for i, (payload, marker) in enumerate(FRAME)
+    ]
+    if relayed:  # aiortc's own path protects, sends and counts
+        assert dtls.through_aiortc == packets
+        assert dtls._RTCDtlsTransport__tx_packets == 0
+    else:
+        assert socket.sent == [(b"srtp:" + p, ("192.0.2.7", 50000)) for p in packets]
+        assert dtls.through_aiortc == []
+        assert dtls._RTCDtlsTransport__tx_packets == 3
+        assert dtls._RTCDtlsTransport__tx_bytes == sum(len(b"srtp:" + p) for p in packets)
+    assert (leg.counters.packets, leg.counters.octets, leg.counters.frames) == (3, 15, 1)
+    assert leg._sequence == (first + 3) & 0xFFFF
