@@ -995,7 +995,7 @@ class ReceiveLane:
         self._codecs: dict[int, Any] = state["codecs"]
         self._streams: dict[int, aiortc.rtcrtpreceiver.StreamStatistics] = state["remote_streams"]
         self._rtx_ssrc: dict[int, int] = state["rtx_ssrc"]
-        self._nack: aiortc.rtcrtpreceiver.NackGenerator | None = state["nack_generator"]
+        self._nack: QuickNackGenerator | None = state["nack_generator"]
         self._decoder_error: threading.Event = state["decoder_error"]
         self._timestamps: aiortc.rtcrtpreceiver.TimestampMapper = state["timestamp_mapper"]
         self._video = state["kind"] == "video"
@@ -1051,9 +1051,14 @@ class ReceiveLane:
         stream = self._streams.get(packet.ssrc)
         if stream is None:
             stream = self._streams[packet.ssrc] = QuickStreamStatistics(codec.clockRate)
-        stream.add(cast(Any, packet))  # duck-typed: see _reads_only_inbound_fields
+        # duck-typed (see _reads_only_inbound_fields); no cast(): it is a call per packet
+        stream.add(packet)  # type: ignore[arg-type]
 
-        depayload = self._depayloader(packet.payload_type, codec)
+        known = self._depayloaders.get(packet.payload_type)
+        if known is not None and known[0] is codec:
+            depayload = known[1]
+        else:
+            depayload = self._depayloader(packet.payload_type, codec)
         if depayload is None:  # a retransmission: the original packet is inside
             original_ssrc = self._rtx_ssrc.get(packet.ssrc)
             apt = codec.parameters.get("apt")
@@ -1071,7 +1076,7 @@ class ReceiveLane:
                 return
 
         nack = self._nack
-        if nack is not None and nack.add(cast(Any, packet)):
+        if nack is not None and nack.add(packet):
             # aiortc private: RTCRtpReceiver._send_rtcp_nack(media_ssrc, lost)
             run_now(receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing)), self._log)
 
@@ -1174,7 +1179,8 @@ class RtpInput:
         except ValueError:
             self.unparsable += 1  # aiortc drops it too
             return
-        receiver = self._router.route_rtp(cast(Any, packet))
+        # the router reads .ssrc and .payload_type only; no cast(): it is a call per packet
+        receiver = self._router.route_rtp(packet)  # type: ignore[arg-type]
         if receiver is None:
             return
         lane = self._lanes.get(receiver)
@@ -1254,13 +1260,14 @@ class RtpProtection:
         size = len(packet)
         if size > self._capacity:
             raise ValueError("packet is too long")
-        self._buffer[0:size] = packet
+        buffer = self._buffer
+        buffer[0:size] = packet
         length = self._length
         length[0] = size
         status = _srtp_unprotect(self._context, self._cdata, length)
         if status != _SRTP_OK:
             raise pylibsrtp.Error(pylibsrtp.ERRORS[status])
-        return self._buffer[0 : length[0]]
+        return buffer[0 : length[0]]
 
 
 _srtp_protect = pylibsrtp._binding.lib.srtp_protect
@@ -1354,7 +1361,7 @@ class DirectSrtp:
         dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
         dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
         try:
-            if aiortc.rtp.is_rtcp(data):
+            if len(data) > 1 and 191 < data[1] < 209:  # RTCP (RFC 5761), as aiortc's is_rtcp
                 handling = dtls._handle_rtcp_data(srtp.unprotect_rtcp(data))
             else:
                 if srtp is not self._rx_session:
