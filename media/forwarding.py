@@ -114,7 +114,6 @@ from media.rtp_writer import (
     abs_send_time,
     ntp_ms,
     ntp_time,
-    rtp_header,
     rtp_packet,
     rtx_payload,
 )
@@ -995,7 +994,7 @@ class ReceiveLane:
         self._codecs: dict[int, Any] = state["codecs"]
         self._streams: dict[int, aiortc.rtcrtpreceiver.StreamStatistics] = state["remote_streams"]
         self._rtx_ssrc: dict[int, int] = state["rtx_ssrc"]
-        self._nack: QuickNackGenerator | None = state["nack_generator"]
+        self._nack: aiortc.rtcrtpreceiver.NackGenerator | None = state["nack_generator"]
         self._decoder_error: threading.Event = state["decoder_error"]
         self._timestamps: aiortc.rtcrtpreceiver.TimestampMapper = state["timestamp_mapper"]
         self._video = state["kind"] == "video"
@@ -1051,14 +1050,9 @@ class ReceiveLane:
         stream = self._streams.get(packet.ssrc)
         if stream is None:
             stream = self._streams[packet.ssrc] = QuickStreamStatistics(codec.clockRate)
-        # duck-typed (see _reads_only_inbound_fields); no cast(): it is a call per packet
-        stream.add(packet)  # type: ignore[arg-type]
+        stream.add(cast(Any, packet))  # duck-typed: see _reads_only_inbound_fields
 
-        known = self._depayloaders.get(packet.payload_type)
-        if known is not None and known[0] is codec:
-            depayload = known[1]
-        else:
-            depayload = self._depayloader(packet.payload_type, codec)
+        depayload = self._depayloader(packet.payload_type, codec)
         if depayload is None:  # a retransmission: the original packet is inside
             original_ssrc = self._rtx_ssrc.get(packet.ssrc)
             apt = codec.parameters.get("apt")
@@ -1076,7 +1070,7 @@ class ReceiveLane:
                 return
 
         nack = self._nack
-        if nack is not None and nack.add(packet):
+        if nack is not None and nack.add(cast(Any, packet)):
             # aiortc private: RTCRtpReceiver._send_rtcp_nack(media_ssrc, lost)
             run_now(receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing)), self._log)
 
@@ -1179,8 +1173,7 @@ class RtpInput:
         except ValueError:
             self.unparsable += 1  # aiortc drops it too
             return
-        # the router reads .ssrc and .payload_type only; no cast(): it is a call per packet
-        receiver = self._router.route_rtp(packet)  # type: ignore[arg-type]
+        receiver = self._router.route_rtp(cast(Any, packet))
         if receiver is None:
             return
         lane = self._lanes.get(receiver)
@@ -1237,37 +1230,22 @@ class RtpProtection:
         return RtpProtection(session) if type(session) is pylibsrtp.Session else session
 
     def protect(self, packet: bytes) -> bytes:
-        return self.protect_parts(packet, b"")
-
-    def protect_parts(self, head: bytes, payload: bytes) -> bytes:
-        """``protect(head + payload)``, joined in the session's buffer instead of as a new
-        packet first (the leg sends each forwarded payload under a header of its own)."""
-        split = len(head)
-        size = split + len(payload)
-        if size > self._capacity - pylibsrtp.SRTP_MAX_TRAILER_LEN:
-            raise ValueError("packet is too long")
-        buffer = self._buffer
-        buffer[0:split] = head
-        buffer[split:size] = payload
-        length = self._length
-        length[0] = size
-        status = _srtp_protect(self._context, self._cdata, length)
-        if status != _SRTP_OK:
-            raise pylibsrtp.Error(pylibsrtp.ERRORS[status])
-        return buffer[0 : length[0]]
+        return self._process(packet, _srtp_protect, pylibsrtp.SRTP_MAX_TRAILER_LEN)
 
     def unprotect(self, packet: bytes) -> bytes:
+        return self._process(packet, _srtp_unprotect, 0)
+
+    def _process(self, packet: bytes, call: Callable[..., int], trailer: int) -> bytes:
         size = len(packet)
-        if size > self._capacity:
+        if size > self._capacity - trailer:
             raise ValueError("packet is too long")
-        buffer = self._buffer
-        buffer[0:size] = packet
+        self._buffer[0:size] = packet
         length = self._length
         length[0] = size
-        status = _srtp_unprotect(self._context, self._cdata, length)
+        status = call(self._context, self._cdata, length)
         if status != _SRTP_OK:
             raise pylibsrtp.Error(pylibsrtp.ERRORS[status])
-        return buffer[0 : length[0]]
+        return self._buffer[0 : length[0]]
 
 
 _srtp_protect = pylibsrtp._binding.lib.srtp_protect
@@ -1361,7 +1339,7 @@ class DirectSrtp:
         dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
         dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
         try:
-            if len(data) > 1 and 191 < data[1] < 209:  # RTCP (RFC 5761), as aiortc's is_rtcp
+            if aiortc.rtp.is_rtcp(data):
                 handling = dtls._handle_rtcp_data(srtp.unprotect_rtcp(data))
             else:
                 if srtp is not self._rx_session:
@@ -1418,20 +1396,6 @@ async def _carry_on(coro: Coroutine[Any, Any, None], awaited: object) -> None:
         logger.exception("a packet handler failed after waiting; the packet is dropped")
 
 
-Protect = Callable[[bytes, bytes], bytes]
-"""SRTP protection of a packet given as its header and its payload."""
-
-
-def _joined(session: Any) -> Protect:
-    """A session without ``protect_parts`` (a stand-in, a subclass), protecting the joined
-    packet."""
-
-    def protect(head: bytes, payload: bytes) -> bytes:
-        return session.protect(head + payload)
-
-    return protect
-
-
 class DirectSend:
     """SRTP-protects an RTP packet and puts it on the wire in the calling frame.
 
@@ -1448,17 +1412,11 @@ class DirectSend:
         self.dtls = dtls
         self._log = log or logger
         self._connection = ice_connection(dtls)
-        self._tx_session: object = None  # the last _tx_srtp, and how it protects
-        self._protect: Protect = _joined(None)
+        self._tx_session: object = None  # the last _tx_srtp, and its RtpProtection
+        self._tx: Any = None
 
-    def direct_path(self) -> tuple[Protect, Callable[[bytes, Any], None], Any] | None:
-        """What sending a packet straight to the socket takes now: SRTP protection of a
-        header and payload, the nominated pair's ``sendto`` and the peer's address. None if
-        the pair is not a plain UDP socket (then :meth:`send_rtp`, aiortc's path); a
-        ``ConnectionError`` if the transport is not up. A caller sending a frame's packets in
-        one call asks once per frame: nothing else runs on the event loop meanwhile, so
-        none of it can change. It reports what it sent with :meth:`count`.
-        """
+    def send_rtp(self, data: bytes) -> None:
+        """Protect and send one RTP packet; ``ConnectionError`` if the transport is not up."""
         dtls = self.dtls
         # aiortc private: RTCDtlsTransport._state and _tx_srtp (the outbound SRTP session)
         if dtls._state is not _DTLS_CONNECTED:
@@ -1469,35 +1427,15 @@ class DirectSend:
             raise ConnectionError("Cannot send data, not connected")
         protocol = pair.protocol
         if type(protocol) is not aioice.ice.StunProtocol or protocol.transport is None:
-            return None
+            run_now(dtls._send_rtp(data), self._log)
+            return
         srtp = dtls._tx_srtp
         if srtp is not self._tx_session:
-            protection = RtpProtection.of(srtp)
-            self._tx_session = srtp
-            self._protect = (
-                protection.protect_parts
-                if isinstance(protection, RtpProtection)
-                else _joined(protection)
-            )
-        return self._protect, protocol.transport.sendto, pair.remote_addr
-
-    def count(self, packets: int, octets: int) -> None:
-        """Add what went out through :meth:`direct_path` to the transport's own counters
-        (its ``getStats``)."""
-        dtls = self.dtls
-        dtls._RTCDtlsTransport__tx_bytes += octets  # type: ignore[attr-defined]
-        dtls._RTCDtlsTransport__tx_packets += packets  # type: ignore[attr-defined]
-
-    def send_rtp(self, data: bytes) -> None:
-        """Protect and send one RTP packet; ``ConnectionError`` if the transport is not up."""
-        path = self.direct_path()
-        if path is None:
-            run_now(self.dtls._send_rtp(data), self._log)
-            return
-        protect, sendto, address = path
-        protected = protect(data, b"")
-        sendto(protected, address)
-        self.count(1, len(protected))
+            self._tx_session, self._tx = srtp, RtpProtection.of(srtp)
+        protected = self._tx.protect(data)
+        protocol.transport.sendto(protected, pair.remote_addr)
+        dtls._RTCDtlsTransport__tx_bytes += len(protected)  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- senders
@@ -1705,25 +1643,16 @@ class RtpLeg:
         assert layout is not None and wire is not None, "the sender has not started"
         now = self._clock()
         extensions = layout.extensions(abs_send_time(now))
-        payload_type, ssrc = layout.payload_type, layout.ssrc
         timestamp = (self._timestamp_origin + pts) & 0xFFFFFFFF
-        path = wire.direct_path()
-        protect, sendto, address = path if path is not None else (None, None, None)
+        send_rtp = wire.send_rtp
         history = self._history
-        history_size = self.HISTORY
         counters = self.counters
         sequence = self._sequence
-        sent = octets = wire_octets = 0
+        sent = octets = 0
         try:
             for payload, marker in payloads:
-                history[sequence % history_size] = (sequence, timestamp, marker, payload)
-                head = rtp_header(payload_type, marker, sequence, timestamp, ssrc, extensions)
-                if protect is None:
-                    wire.send_rtp(head + payload)  # a relayed pair: aiortc's path
-                else:
-                    protected = protect(head, payload)
-                    sendto(protected, address)  # type: ignore[misc]
-                    wire_octets += len(protected)
+                history[sequence % self.HISTORY] = (sequence, timestamp, marker, payload)
+                send_rtp(layout.media_packet(marker, sequence, timestamp, extensions, payload))
                 sent += 1
                 octets += len(payload)
                 sequence = (sequence + 1) & 0xFFFF
@@ -1732,8 +1661,6 @@ class RtpLeg:
             self._sequence = sequence
             counters.packets += sent
             counters.octets += octets
-            if protect is not None:
-                wire.count(sent, wire_octets)
         counters.frames += 1
         # aiortc private: what RTCRtpSender._run_rtcp puts in its Sender Reports
         sender = self.sender

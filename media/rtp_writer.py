@@ -105,23 +105,10 @@ def rtp_packet(
 ) -> bytes:
     """One RTP packet: fixed header, ``extensions`` (from :meth:`RtpStreamLayout.extensions`),
     payload."""
-    return rtp_header(payload_type, marker, sequence_number, timestamp, ssrc, extensions) + payload
-
-
-def rtp_header(
-    payload_type: int,
-    marker: bool,
-    sequence_number: int,
-    timestamp: int,
-    ssrc: int,
-    extensions: bytes,
-) -> bytes:
-    """What goes before the payload of an RTP packet: the fixed header and ``extensions``.
-    Kept apart from the payload so that a sender can have SRTP join the two in its own
-    buffer instead of building the whole packet once more (:func:`rtp_packet` joins them)."""
     first = _VERSION_2 | (_EXTENSION_BIT if extensions else 0)
     second = (0x80 if marker else 0) | payload_type
-    return _FIXED_HEADER.pack(first, second, sequence_number, timestamp, ssrc) + extensions
+    header = _FIXED_HEADER.pack(first, second, sequence_number, timestamp, ssrc)
+    return header + extensions + payload
 
 
 def rtx_payload(original_sequence_number: int, payload: bytes) -> bytes:
