@@ -34,7 +34,7 @@ Policies (the "why" is next to the code that holds each):
   segment keeps its `.recording` marker for start-up recovery; packets are
   dropped and counted for `write_error_retry_s`, then a new segment is tried.
 * Crash loss. What a SIGKILL can lose: the Matroska cluster being built
-  (≤ `cluster_time_limit_ms`, 1 s), plus up to `writer_poll_s` (20 ms) not yet
+  (≤ `cluster_time_limit_ms`, 1 s), plus up to `writer_poll_s` (100 ms) not yet
   taken from the queue (plus, on a busy node, the time the shared writer spends on
   the other recordings in one round), plus, while one track is silent (camera stopped),
   what libavformat holds to interleave (≤ `max_interleave_delta_ms`, 0.5 s;
@@ -111,9 +111,11 @@ class RecordingSettings:
     expect_audio: bool = True
     expect_video: bool = True
     fsync_interval_s: float = 1.0
-    # How often the writer looks at the queue; adds at most this to crash loss.
-    # Recordings with the same interval share one writer thread (see _SharedWriter).
-    writer_poll_s: float = 0.02
+    # How often the writer looks at the queue; adds at most this to crash loss, next to
+    # the open cluster's second. Recordings with the same interval share one writer
+    # thread (see _SharedWriter). Each look takes the GIL from the event loop: at 20 ms
+    # the 50 looks a second cost 4 % of a forwarded consult's CPU (bench/README.md).
+    writer_poll_s: float = 0.1
     # libavformat's interleaver holds every other packet back while a VP8 track
     # has none queued (VP8 is exempt from max_interleave_delta): a stopped camera
     # would keep audio in memory, unwritten, until the segment closes. So a VP8
