@@ -4,7 +4,7 @@ The harness puts this directory on PYTHONPATH and sets SHOUZHEN_BENCH_PROBE_DIR.
 ``asyncio.run`` in the process then also runs a task that sleeps ``PERIOD_S`` (50 ms) and
 records how late it woke up; once a second it appends "monotonic_time lag_ms" lines to
 ``<dir>/lag-<pid>.txt``. The server's code is unchanged. The probe's own wake-ups cost the
-server CPU that Janus, which it does not probe, never pays: at 10 ms they were 4.7 % of a
+server CPU that Janus, which it does not probe, never pays: at 10 ms they were 2–5 % of a
 forwarded consult at N=3 (bench/README.md, session 8); at 50 ms a 15 s window still holds
 300 samples for the lag p99.
 

@@ -376,6 +376,12 @@ def _dtls_with_pair(protocol: object, state: object) -> types.SimpleNamespace:
     )
 
 
+def _turn_protocol() -> types.SimpleNamespace:
+    """A pair's protocol that is not a plain UDP socket: aioice's TURN client, which wraps
+    each datagram for the relay (its socket must see nothing sent directly)."""
+    return types.SimpleNamespace(transport=_Recorder())
+
+
 def _stun_protocol(transport: object) -> aioice.ice.StunProtocol:
     protocol = aioice.ice.StunProtocol(receiver=None)
     protocol.transport = transport
@@ -393,13 +399,11 @@ async def test_a_packet_is_protected_sent_and_counted_in_the_call():
 
 
 async def test_a_relayed_pair_takes_aiortcs_own_path():
-    class TurnProtocol:  # aioice's TURN client wraps each datagram for the relay
-        transport = _Recorder()
-
-    dtls = _dtls_with_pair(TurnProtocol(), aiortc.rtcdtlstransport.State.CONNECTED)
+    relay = _turn_protocol()
+    dtls = _dtls_with_pair(relay, aiortc.rtcdtlstransport.State.CONNECTED)
     forwarding.DirectSend(dtls).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
     assert dtls.through_aiortc == [b"\x80\x60packet"]
-    assert TurnProtocol.transport.sent == []
+    assert relay.transport.sent == []
 
 
 async def test_sending_before_the_transport_is_up_is_a_connection_error():
@@ -432,11 +436,8 @@ FRAME = ((b"first", False), (b"second", False), (b"last", True))
 
 @pytest.mark.parametrize("relayed", [False, True], ids=["socket", "relayed"])
 async def test_a_frames_packets_leave_in_order_and_are_counted_once(relayed):
-    class TurnProtocol:
-        transport = _Recorder()
-
     socket = _Recorder()
-    protocol = TurnProtocol() if relayed else _stun_protocol(socket)
+    protocol = _turn_protocol() if relayed else _stun_protocol(socket)
     dtls = _dtls_with_pair(protocol, aiortc.rtcdtlstransport.State.CONNECTED)
     leg = _leg_on(dtls)
     first = leg._sequence
