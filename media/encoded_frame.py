@@ -17,7 +17,10 @@ class EncodedFrame:
     ``pts`` is on the inbound stream's continuous timeline (it starts at 0 and never
     goes backwards, even when the party reconnects); ``source`` counts the party's
     peer connections, so a consumer can tell a reconnect from a late packet. ``rtp``
-    holds the RTP payloads the frame arrived in, for legs that forward packets.
+    holds the RTP payloads the frame arrived in, for legs that forward packets, and
+    ``send_time`` the abs-send-time (24-bit, 6.18 fixed-point seconds) the party's
+    browser stamped on the packet that completed the frame, if it stamped one: legs
+    forward the frame under it (media.forwarding.RtpLeg).
     """
 
     kind: str
@@ -29,6 +32,7 @@ class EncodedFrame:
     source: int
     arrival: float
     rtp: RtpPayloads = ()
+    send_time: int | None = None
 
     def rtp_payloads(self) -> RtpPayloads:
         """The payloads to forward; an Opus frame is its own payload (RFC 7587), so an

@@ -35,9 +35,9 @@ from media.log import ConsultLog
 from media.rtp_writer import RtpPayloads
 from media.timeline import ContinuousTimeline
 
-SendNow = Callable[[RtpPayloads, int], bool]
-"""Sends a frame's RTP payloads at a leg timestamp in the calling frame; False if it cannot
-yet (the packet sender has not started)."""
+SendNow = Callable[[RtpPayloads, int, int | None], bool]
+"""Sends a frame's RTP payloads at a leg timestamp, under the party's send time (or None),
+in the calling frame; False if it cannot yet (the packet sender has not started)."""
 
 
 class Upstream(Protocol):
@@ -45,7 +45,7 @@ class Upstream(Protocol):
 
     def request_keyframe(self, reason: str) -> None: ...
 
-    def downstream_remb(self, leg: object, bitrate: int) -> None: ...
+    def downstream_remb(self, leg: object, bitrate: int, *, covers_uplink: bool) -> None: ...
 
     def forget_leg(self, leg: object) -> None: ...
 
@@ -159,7 +159,9 @@ class Forwarder(ABC):
         # REMB is a video congestion signal; a REMB that also names our audio SSRC
         # must not cap the sending browser twice.
         if self.kind == "video" and self._upstream is not None:
-            self._upstream.downstream_remb(self, bitrate)
+            # A leg that forwards the party's packets forwards their send times, so the
+            # browser's estimate measured the party's uplink as well as ours.
+            self._upstream.downstream_remb(self, bitrate, covers_uplink=self.sends_rtp)
 
     def stats(self) -> ForwarderStats:
         self._stats.queue_depth = self._queue_depth()
@@ -302,7 +304,7 @@ class PassthroughForwarder(Forwarder):
         """Send ``frame`` in this call if the packet sender can; False leaves it to the queue."""
         payloads = self._payloads_of(frame)
         try:
-            if payloads and not send_now(payloads, pts):
+            if payloads and not send_now(payloads, pts, frame.send_time):
                 return False
         except Exception as exc:
             # The sender's own task meets the same failure on the queued frame and ends
@@ -363,26 +365,27 @@ class PassthroughForwarder(Forwarder):
         frame, pts = await self.next_frame()
         return frame.to_packet(pts)
 
-    def send_rtp(self) -> Callable[[], Awaitable[tuple[RtpPayloads, int]]]:
+    def send_rtp(self) -> Callable[[], Awaitable[tuple[RtpPayloads, int, int | None]]]:
         """Hand this leg to a packet sender (media.forwarding.RtpLeg): from now on the
         track yields nothing and the returned coroutine function gives each frame's RTP
-        payloads as the party's browser sent them."""
+        payloads as the party's browser sent them, its timestamp on the leg's timeline
+        and the party's send time (``EncodedFrame.send_time``)."""
         self.sends_rtp = True
         return self.next_rtp
 
     def send_in_call(self, send_now: SendNow) -> None:
         """Let the packet sender take frames in the call that pushed them.
 
-        ``send_now(payloads, pts)`` sends at once, or returns False when it cannot yet
+        ``send_now(payloads, pts, send_time)`` sends at once, or returns False when it cannot yet
         (its transport is still connecting); the frame then waits in the queue for the
         sender's task. A frame goes in-call only when nothing is queued before it, so the
         order never changes; what in-call sending saves is a task wake-up per frame.
         """
         self._send_now = send_now
 
-    async def next_rtp(self) -> tuple[RtpPayloads, int]:
+    async def next_rtp(self) -> tuple[RtpPayloads, int, int | None]:
         frame, pts = await self.next_frame()
-        return self._payloads_of(frame), pts
+        return self._payloads_of(frame), pts, frame.send_time
 
     def _payloads_of(self, frame: EncodedFrame) -> RtpPayloads:
         payloads = frame.rtp_payloads()

@@ -531,11 +531,16 @@ def check_hooks() -> list[str]:
 
 class RtpJitterFrame(aiortc.jitterbuffer.JitterFrame):
     """A jitter-buffer frame that also keeps the RTP payloads it was depayloaded from,
-    so a downstream leg can forward the packets instead of re-packetising the frame."""
+    so a downstream leg can forward the packets instead of re-packetising the frame,
+    and the party's send time of the packet that completed it (``send_time``, see
+    :class:`ForwardingVideoBuffer`)."""
 
-    def __init__(self, data: bytes, timestamp: int, rtp: RtpPayloads) -> None:
+    def __init__(
+        self, data: bytes, timestamp: int, rtp: RtpPayloads, send_time: int | None = None
+    ) -> None:
         super().__init__(data=data, timestamp=timestamp)
         self.rtp = rtp
+        self.send_time = send_time
 
 
 FrameListener = Callable[[Any, aiortc.jitterbuffer.JitterFrame], None]
@@ -662,6 +667,15 @@ class ForwardingVideoBuffer:
     frame start after the hole and asks for a keyframe (the ``pli_flag`` aiortc's
     receiver acts on). Frames go to ``deliver(codec, frame)`` directly, so a hole
     that fills releases every frame behind it at once; ``add`` never returns one.
+
+    Each frame carries the abs-send-time (extension ``send_time_id``) of the packet
+    whose arrival completed it: its last packet as a rule, the retransmission for a
+    frame that waited on a hole, and for the frames behind the hole too. The leg
+    forwards the frame under that time, so the downstream browser's bandwidth estimate
+    measures the party's uplink as well as the server's downlink. A frame held for a
+    repair is not stamped with its own last packet's (earlier) time: the hold is loss
+    recovery, which the party's browser hears about in receiver reports, not queueing
+    that should read as congestion.
     """
 
     GAP_TIMEOUT_S = 0.5
@@ -687,6 +701,7 @@ class ForwardingVideoBuffer:
         self._newest = 0
         self._hole_since: float | None = None
         self._timestamps = aiortc.rtcrtpreceiver.TimestampMapper()
+        self.send_time_id: int | None = None
         self.frames = 0
         self.late_dropped = 0
         self.holes_skipped = 0
@@ -707,7 +722,7 @@ class ForwardingVideoBuffer:
         self._packets[seq] = packet
         if _seq_newer(seq, self._newest):
             self._newest = seq
-        missing = self._release()
+        missing = self._release(packet)
         if missing is None or not _seq_newer(self._newest, missing):
             # Everything released, or only the newest frame is still arriving.
             self._hole_since = None
@@ -718,7 +733,7 @@ class ForwardingVideoBuffer:
             self._hole_since = now
         if now - self._hole_since < self.GAP_TIMEOUT_S and len(self._packets) < self.MAX_PACKETS:
             return False, None
-        self._skip_hole()
+        self._skip_hole(packet)
         return True, None
 
     def _starts_frame(self, packet: InboundRtp) -> bool:
@@ -733,10 +748,12 @@ class ForwardingVideoBuffer:
             return packet.data.startswith(b"\x00\x00\x00\x01")
         return False
 
-    def _release(self) -> int | None:
-        """Hand over every complete frame at the head; the first missing sequence number
-        (None if nothing is waiting)."""
+    def _release(self, completing: InboundRtp) -> int | None:
+        """Hand over every complete frame at the head, each stamped with ``completing``'s
+        send time; the first missing sequence number (None if nothing is waiting)."""
         packets = self._packets
+        send_time: int | None = None
+        stamped = False
         while packets and self._next is not None:
             seq = self._next if self._scan is None else self._scan
             while seq in packets:
@@ -763,11 +780,15 @@ class ForwardingVideoBuffer:
             data = b"".join([p.data for p in run])
             rtp = tuple([(p.payload, bool(p.marker)) for p in run if p.payload])
             timestamp = self._timestamps.map(last.timestamp)
+            if not stamped:  # read once per call, only when a frame leaves
+                stamped = True
+                if self.send_time_id is not None:
+                    send_time = abs_send_time_of(completing, self.send_time_id)
             self.frames += 1
-            self._deliver(codec, RtpJitterFrame(data=data, timestamp=timestamp, rtp=rtp))
+            self._deliver(codec, RtpJitterFrame(data, timestamp, rtp, send_time))
         return None
 
-    def _skip_hole(self) -> None:
+    def _skip_hole(self, completing: InboundRtp) -> None:
         """Drop the frames the hole broke; resume at the first frame start after it."""
         self.holes_skipped += 1
         start = self._next
@@ -784,7 +805,7 @@ class ForwardingVideoBuffer:
             self._next = resume
         self._scan = None
         self._hole_since = None
-        self._release()
+        self._release(completing)
 
 
 class ReceiverHooks:
@@ -820,6 +841,11 @@ class ReceiverHooks:
             "holes_skipped": int(getattr(buffer, "holes_skipped", 0)),
         }
 
+    @property
+    def estimating_uplink(self) -> bool:
+        """Whether the server's own estimate of the browser's uplink is running."""
+        return self.lane is not None and self.lane.estimating
+
     def media_ssrcs(self) -> list[int]:
         """SSRCs the browser is sending media on (RTX repair streams left out)."""
         sources = self.receiver.getSynchronizationSources()
@@ -833,9 +859,21 @@ class ReceiverHooks:
             await self.receiver._send_rtcp_pli(ssrc)
         return len(ssrcs)
 
-    def set_remb_cap(self, bitrate: int | None) -> None:
+    def set_remb_cap(self, bitrate: int | None, *, covers_uplink: bool = False) -> None:
+        """What the downstream legs' REMB allows (None: no fresh one). A REMB that
+        ``covers_uplink`` came from a browser that saw the party's own send times: it
+        measured the whole path, so while it is fresh the server's own estimate pauses
+        (:meth:`ReceiveLane.pause_estimate`) and no longer caps what is relayed."""
         self.remb_cap = bitrate
         self.remb_cap_at = time.monotonic()
+        lane = self.lane
+        if lane is None:
+            return
+        if bitrate is not None and covers_uplink:
+            lane.pause_estimate(self.REMB_CAP_TTL, bitrate)
+            self.last_estimate = None  # it stops being renewed from now on
+        else:
+            lane.resume_estimate()
 
     def current_cap(self) -> int | None:
         if self.remb_cap is None or time.monotonic() - self.remb_cap_at > self.REMB_CAP_TTL:
@@ -843,7 +881,8 @@ class ReceiverHooks:
         return self.remb_cap
 
     async def send_remb(self, bitrate: int) -> bool:
-        """Send a REMB for the browser's media SSRCs, never above our own estimate."""
+        """Send a REMB for the browser's media SSRCs, never above our own estimate while
+        there is one (see :meth:`set_remb_cap`)."""
         ssrcs = self.media_ssrcs()
         # aiortc private: RTCRtpReceiver.__rtcp_ssrc (the paired sender's SSRC)
         rtcp_ssrc = getattr(self.receiver, "_RTCRtpReceiver__rtcp_ssrc", None)
@@ -988,6 +1027,8 @@ class ReceiveLane:
             UplinkEstimator() if state["remote_bitrate_estimator"] is not None else None
         )
         self._last_arrival_ms = 0
+        self._estimate_paused_until_ms = 0
+        self._estimate_resumes_from: int | None = None
         self._remb_throttle = RembThrottle()
         self._heard_ms: dict[int, int] = {}
         self._active_ssrc: dict[int, Any] = state["active_ssrc"]
@@ -1013,6 +1054,8 @@ class ReceiveLane:
             self.abs_send_time_id = next(
                 (e.id for e in parameters.headerExtensions if e.uri == ABS_SEND_TIME_URI), None
             )
+            if isinstance(self._buffer, ForwardingVideoBuffer):
+                self._buffer.send_time_id = self.abs_send_time_id
             RtpInput.install(receiver.transport, self._log).add(self)
 
         receiver.receive = receive_through_lane  # type: ignore[method-assign]
@@ -1023,7 +1066,13 @@ class ReceiveLane:
             return
         self.packets += 1
         estimator = self._estimator
-        if estimator is not None and self.abs_send_time_id is not None:
+        if (
+            estimator is not None
+            and self.abs_send_time_id is not None
+            and arrival_time_ms >= self._estimate_paused_until_ms
+        ):
+            if self._estimate_resumes_from is not None:
+                estimator = self._resume_estimate(arrival_time_ms)
             send_time = abs_send_time_of(packet, self.abs_send_time_id)
             if send_time is not None:
                 # The wall clock may step back; the estimator's rate window must not.
@@ -1090,6 +1139,33 @@ class ReceiveLane:
         if frame is not None and receiver._RTCRtpReceiver__decoder_thread:  # type: ignore[attr-defined]
             frame.timestamp = self._timestamps.map(frame.timestamp)
             self._hand_off.put_frame(codec, frame)
+
+    def pause_estimate(self, seconds: float, bitrate: int) -> None:
+        """A downstream REMB that measures the party's uplink too (its packets went out
+        under the party's own send times) is being relayed at ``bitrate``: the server's
+        own estimate is not needed for ``seconds``, and is not fed meanwhile. Renewed by
+        each such REMB; when they stop, the estimate starts again from ``bitrate``."""
+        self._estimate_paused_until_ms = ntp_ms(time.time()) + int(seconds * 1000)
+        self._estimate_resumes_from = bitrate
+
+    def resume_estimate(self) -> None:
+        """Estimate again from the next packet (the relayed REMB no longer covers the uplink)."""
+        self._estimate_paused_until_ms = 0
+
+    @property
+    def estimating(self) -> bool:
+        """Whether the server's own estimate is being fed (not paused by a relayed REMB)."""
+        return self._estimator is not None and self._estimate_resumes_from is None
+
+    def _resume_estimate(self, now_ms: int) -> UplinkEstimator:
+        """A fresh estimator, starting from the last relayed bitrate: what the paused one
+        knew of arrival times and rates is stale."""
+        bitrate = self._estimate_resumes_from
+        self._estimate_resumes_from = None
+        estimator = self._estimator = UplinkEstimator()
+        if bitrate is not None:
+            estimator.start_from(bitrate, now_ms)
+        return estimator
 
     def _send_remb(self, remb: tuple[int, list[int]], now_ms: int) -> None:
         receiver = self.receiver
@@ -1491,9 +1567,10 @@ def _safe(log: Log | None, callback: Callable[..., None], *args: object) -> None
 
 # ------------------------------------------------------------------- packet-forwarding senders
 
-NextFrame = Callable[[], Awaitable[tuple[RtpPayloads, int]]]
-"""Waits for a leg's next frame: its RTP payloads and its timestamp on the leg's timeline;
-raises ``MediaStreamError`` once the leg is closed."""
+NextFrame = Callable[[], Awaitable[tuple[RtpPayloads, int, int | None]]]
+"""Waits for a leg's next frame: its RTP payloads, its timestamp on the leg's timeline and
+the party's send time of it (abs-send-time, or None); raises ``MediaStreamError`` once the
+leg is closed."""
 
 
 @dataclass
@@ -1573,6 +1650,9 @@ class RtpLeg:
         self._rtx_sequence = random.randrange(0x8000)
         self._timestamp_origin = random.getrandbits(32)
         self._history: list[tuple[int, int, bool, bytes] | None] = [None] * self.HISTORY
+        # The party's abs-send-time clock minus the server's, as of the last frame that
+        # carried one (24-bit wrap-around): see send_frame.
+        self._send_time_shift = 0
         self._wire: DirectSend | None = None
         self._task: asyncio.Task[None] | None = None
         self._wrap_send()
@@ -1616,9 +1696,9 @@ class RtpLeg:
     async def _run(self) -> None:
         try:
             while True:
-                payloads, pts = await self._frames()
+                payloads, pts, send_time = await self._frames()
                 if payloads:
-                    self.send_frame(payloads, pts)
+                    self.send_frame(payloads, pts, send_time)
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass
         except Exception:
@@ -1629,20 +1709,32 @@ class RtpLeg:
         if track is not None:
             track.stop()
 
-    def send_now(self, payloads: RtpPayloads, pts: int) -> bool:
+    def send_now(self, payloads: RtpPayloads, pts: int, send_time: int | None = None) -> bool:
         """Send a frame in this call; False if the leg has not started sending yet."""
         if self._wire is None or not self.running:
             return False
-        self.send_frame(payloads, pts)
+        self.send_frame(payloads, pts, send_time)
         return True
 
-    def send_frame(self, payloads: RtpPayloads, pts: int) -> None:
-        """Send one frame's packets, all of them in this call."""
+    def send_frame(self, payloads: RtpPayloads, pts: int, send_time: int | None = None) -> None:
+        """Send one frame's packets, all of them in this call, under the party's
+        ``send_time`` (its abs-send-time, see :class:`ForwardingVideoBuffer`).
+
+        The downstream browser's bandwidth estimate compares abs-send-times with arrival
+        times: under the party's own, it measures the whole path from the party's browser,
+        so the REMB relayed to the party covers its uplink. A frame without one, and a
+        retransmission, are stamped on the party's clock too (the server's clock shifted
+        by the last frame's difference): one stream, one sending clock."""
         layout = self.layout
         wire = self._wire
         assert layout is not None and wire is not None, "the sender has not started"
         now = self._clock()
-        extensions = layout.extensions(abs_send_time(now))
+        own = abs_send_time(now)
+        if send_time is None:
+            send_time = (own + self._send_time_shift) & 0xFFFFFF
+        else:
+            self._send_time_shift = (send_time - own) & 0xFFFFFF
+        extensions = layout.extensions(send_time)
         timestamp = (self._timestamp_origin + pts) & 0xFFFFFFFF
         send_rtp = wire.send_rtp
         history = self._history
@@ -1675,7 +1767,9 @@ class RtpLeg:
         wire = self._wire
         if layout is None or wire is None:
             return
-        extensions = layout.extensions(abs_send_time(self._clock()))
+        extensions = layout.extensions(
+            (abs_send_time(self._clock()) + self._send_time_shift) & 0xFFFFFF
+        )
         for sequence in lost:
             entry = self._history[sequence % self.HISTORY]
             if entry is None or entry[0] != sequence:

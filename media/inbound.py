@@ -43,6 +43,9 @@ class InboundStats:
     plis_sent: int = 0
     rembs_relayed: int = 0
     remb_cap: int | None = None
+    # The server's own estimate of the party's uplink runs only while no relayed REMB
+    # measures that uplink (media.forwarding.ReceiverHooks.set_remb_cap).
+    estimating_uplink: bool = False
     subscribers: int = 0
     last_pts: int | None = None
     # Thrown away by the receiver's buffer (media.forwarding), over every peer of the party:
@@ -86,7 +89,8 @@ class InboundStream:
         self._last_pli = -1e9
         self._pending_pli: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._leg_rembs: dict[int, tuple[int, float]] = {}
+        # per downstream leg: (bitrate, when, whether it covers the party's uplink)
+        self._leg_rembs: dict[int, tuple[int, float, bool]] = {}
         self._last_remb_sent: tuple[int, float] | None = None
         self._stats = InboundStats(kind=kind, codec=None, attached=False)
         self._earlier_buffer_counts: dict[str, int] = {}
@@ -153,8 +157,10 @@ class InboundStream:
             keyframe=is_keyframe(self._frame_codec_name, data),
             source=source,
             arrival=now,
-            # media.forwarding's buffers keep the RTP payloads the frame came in
+            # media.forwarding's buffers keep the RTP payloads the frame came in, and
+            # the party's send time of the packet that completed it
             rtp=getattr(frame, "rtp", ()),
+            send_time=getattr(frame, "send_time", None),
         )
         stats = self._stats
         stats.frames += 1
@@ -217,20 +223,26 @@ class InboundStream:
         if self._on_keyframe_request is not None:
             self._on_keyframe_request(reason, coalesced)
 
-    def downstream_remb(self, leg: object, bitrate: int) -> None:
-        """A downstream browser's REMB: cap what the party's browser may send."""
-        self._leg_rembs[id(leg)] = (bitrate, time.monotonic())
+    def downstream_remb(self, leg: object, bitrate: int, *, covers_uplink: bool = False) -> None:
+        """A downstream browser's REMB: cap what the party's browser may send.
+        ``covers_uplink``: the leg forwards the party's own send times, so the REMB
+        measured the party's uplink too (see ReceiverHooks.set_remb_cap)."""
+        self._leg_rembs[id(leg)] = (bitrate, time.monotonic(), covers_uplink)
         self._apply_remb_cap()
 
     def _apply_remb_cap(self) -> None:
         hooks = self._hooks
         now = time.monotonic()
-        fresh = [b for b, t in self._leg_rembs.values() if now - t <= ReceiverHooks.REMB_CAP_TTL]
-        cap = min(fresh) if fresh else None
+        fresh = [
+            (bitrate, covers)
+            for bitrate, at, covers in self._leg_rembs.values()
+            if now - at <= ReceiverHooks.REMB_CAP_TTL
+        ]
+        cap = min(bitrate for bitrate, _ in fresh) if fresh else None
         self._stats.remb_cap = cap
         if hooks is None:
             return
-        hooks.set_remb_cap(cap)
+        hooks.set_remb_cap(cap, covers_uplink=bool(fresh) and all(c for _, c in fresh))
         if cap is None:
             return
         last = self._last_remb_sent
@@ -263,6 +275,7 @@ class InboundStream:
     def stats(self) -> InboundStats:
         current = self._buffer_counters()
         earlier = self._earlier_buffer_counts
+        self._stats.estimating_uplink = self._hooks is not None and self._hooks.estimating_uplink
         self._stats.late_packets = earlier.get("late_packets", 0) + current.get("late_packets", 0)
         self._stats.holes_skipped = earlier.get("holes_skipped", 0) + current.get(
             "holes_skipped", 0

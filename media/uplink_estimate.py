@@ -184,6 +184,11 @@ class UplinkEstimator:
         self._arrival_delta = 0
         self._size_delta = 0
 
+    def start_from(self, bitrate: int, now_ms: int) -> None:
+        """Start the rate control at ``bitrate`` instead of the incoming rate it would
+        otherwise wait 3 s to measure (an estimate taking over from a relayed one)."""
+        self._control.set_estimate(bitrate, now_ms)
+
     def add(
         self, arrival_time_ms: int, abs_send_time: int, payload_size: int, ssrc: int
     ) -> tuple[int, list[int]] | None:

@@ -14,7 +14,8 @@ import aiortc.rtp
 import pytest
 
 from media import forwarding
-from media.rtp_writer import RtpStreamLayout, rtp_packet
+from media.rtp_reader import abs_send_time_of, parse_rtp
+from media.rtp_writer import RtpStreamLayout, abs_send_time, rtp_packet
 
 
 async def call_in_progress(make_consult, make_client, connected, wait):
@@ -458,3 +459,29 @@ async def test_a_frames_packets_leave_in_order_and_are_counted_once(relayed):
         assert dtls._RTCDtlsTransport__tx_bytes == sum(len(b"srtp:" + p) for p in packets)
     assert (leg.counters.packets, leg.counters.octets, leg.counters.frames) == (3, 15, 1)
     assert leg._sequence == (first + 3) & 0xFFFF
+
+
+async def test_a_frame_leaves_under_the_partys_send_time_and_repairs_on_the_partys_clock():
+    socket = _Recorder()
+    dtls = _dtls_with_pair(_stun_protocol(socket), aiortc.rtcdtlstransport.State.CONNECTED)
+    leg = _leg_on(dtls)
+    leg.layout = RtpStreamLayout(payload_type=96, ssrc=0x1234, abs_send_time_id=3)
+    own = abs_send_time(1_700_000_000.0)  # the leg's clock is fixed at that instant
+    first = leg._sequence
+
+    def send_times() -> list[int]:
+        stamps = [parse_rtp(data[len(b"srtp:") :]) for data, _ in socket.sent]
+        socket.sent.clear()
+        return [abs_send_time_of(p, 3) for p in stamps]
+
+    leg.send_frame(FRAME, pts=3000, send_time=0x00F000)
+    assert send_times() == [0x00F000] * 3
+    # A frame the party did not stamp, and a retransmission, go out on the party's clock:
+    # the server's clock shifted by what the last stamped frame showed.
+    leg.send_frame(FRAME[:1], pts=6000)
+    leg.retransmit([first])
+    assert send_times() == [0x00F000, 0x00F000]
+    leg._clock = lambda: 1_700_000_000.0 + 0.25
+    leg.retransmit([first + 1])
+    shifted = (abs_send_time(1_700_000_000.25) - own + 0x00F000) & 0xFFFFFF
+    assert send_times() == [shifted] and shifted == 0x00F000 + (1 << 16)  # 0.25 s later

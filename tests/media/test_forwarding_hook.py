@@ -385,3 +385,37 @@ async def test_receiver_hooks_report_what_the_forwarding_buffer_threw_away():
         packet.payload, packet.marker = b"\x10\x00", 1
         buffer.add(packet)
     assert hooks.buffer_counters() == {"late_packets": 1, "holes_skipped": 0}
+
+
+def _stamped(packet: InboundRtp, send_time: int) -> InboundRtp:
+    """``packet`` carrying abs-send-time ``send_time`` as extension 3 (one-byte form)."""
+    packet.extension_profile = 0xBEDE
+    packet.extension_value = bytes([0x32]) + send_time.to_bytes(3, "big")
+    return packet
+
+
+def test_a_frame_carries_the_send_time_of_the_packet_that_completed_it():
+    h = VideoBufferHarness()
+    stamps: list[int | None] = []
+    h.buffer._deliver = lambda codec, frame: stamps.append(frame.send_time)
+    h.buffer.send_time_id = 3
+
+    def add(seq: int, timestamp: int, send_time: int, marker: bool = True) -> None:
+        packet = _stamped(rtp(seq, timestamp, b"x"), send_time)
+        packet.marker = int(marker)
+        h.buffer.add(packet)
+
+    add(0, 0, 99)  # a frame joined mid-way: not released, the stream starts after it
+    add(1, 3000, 100, marker=False)
+    add(2, 3000, 101)  # the frame's last packet completes it
+    add(4, 6000, 120)  # 3 is lost: this frame and the next wait
+    add(5, 9000, 130)
+    assert stamps == [101]
+    h.now += 0.15
+    add(3, 4500, 150)  # the retransmission, sent 150 ms after frame 1's end
+    # Every frame it released goes out under its time: to the downstream estimate the wait
+    # for the repair is not queueing on the path (the party hears of the loss in RRs).
+    assert stamps == [101, 150, 150, 150]
+    h.buffer.send_time_id = None  # no abs-send-time negotiated with the party
+    add(6, 12000, 160)
+    assert stamps[-1] is None

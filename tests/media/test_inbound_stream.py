@@ -22,6 +22,8 @@ class FakeHooks:
         self.plis = 0
         self.rembs: list[int] = []
         self.cap: int | None = None
+        self.covers_uplink = False
+        self.estimating_uplink = True
         self.counters = {"late_packets": 0, "holes_skipped": 0}
         self.listener = None
 
@@ -44,8 +46,9 @@ class FakeHooks:
         self.rembs.append(bitrate)
         return True
 
-    def set_remb_cap(self, bitrate: int | None) -> None:
+    def set_remb_cap(self, bitrate: int | None, *, covers_uplink: bool = False) -> None:
         self.cap = bitrate
+        self.covers_uplink = covers_uplink
 
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)

@@ -22,13 +22,15 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.requests: list[str] = []
         self.rembs: list[int] = []
+        self.rembs_cover_uplink: list[bool] = []
         self.forgotten: list[object] = []
 
     def request_keyframe(self, reason: str) -> None:
         self.requests.append(reason)
 
-    def downstream_remb(self, leg: object, bitrate: int) -> None:
+    def downstream_remb(self, leg: object, bitrate: int, *, covers_uplink: bool) -> None:
         self.rembs.append(bitrate)
+        self.rembs_cover_uplink.append(covers_uplink)
 
     def forget_leg(self, leg: object) -> None:
         self.forgotten.append(leg)
@@ -166,6 +168,11 @@ async def test_downstream_feedback_goes_upstream():
     fwd.downstream_remb(300_000)
     assert upstream.requests == ["downstream_pli"] and upstream.rembs == [300_000]
     assert fwd.stats().downstream_keyframe_requests == 1
+    # Frames re-encoded or re-packetised by aiortc leave under the server's send times:
+    # that browser's REMB says nothing of the party's uplink. Forwarded packets do.
+    fwd.send_rtp()
+    fwd.downstream_remb(280_000)
+    assert upstream.rembs_cover_uplink == [False, True]
 
 
 async def test_closing_ends_the_track_and_unbinds():
@@ -211,13 +218,15 @@ class PacketSender:
         self.ready = True
         self.fails: BaseException | None = None
         self.sent: list[int] = []
+        self.send_times: list[int | None] = []
 
-    def send_now(self, payloads, pts: int) -> bool:
+    def send_now(self, payloads, pts: int, send_time: int | None) -> bool:
         if self.fails is not None:
             raise self.fails
         if not self.ready:
             return False
         self.sent.append(pts)
+        self.send_times.append(send_time)
         return True
 
 
@@ -243,6 +252,16 @@ async def test_a_frame_goes_out_in_the_call_that_pushed_it():
     assert (stats.forwarded, stats.queue_depth, stats.last_pts) == (2, 0, 3000)
     assert not reader.done()  # the sender's task was never woken
     reader.cancel()
+
+
+async def test_the_partys_send_time_goes_with_the_frame_in_call_and_through_the_task():
+    fwd, sender, _, reader = await rtp_leg_started()
+    fwd.push(dataclasses.replace(rtp_frame(0, key=True), send_time=0x123456))
+    fwd.push(rtp_frame(1))  # the party's browser stamped nothing on this one
+    assert sender.send_times == [0x123456, None]
+    sender.ready = False
+    fwd.push(dataclasses.replace(rtp_frame(2), send_time=0xABCDEF))
+    assert await reader == (((rtp_frame(2).data, True),), 6000, 0xABCDEF)
 
 
 async def test_a_sender_not_ready_leaves_frames_to_its_task_in_order():

@@ -3,6 +3,7 @@ receiver bookkeeping exactly: statistics, NACKs, RTX, the bandwidth estimate."""
 
 from __future__ import annotations
 
+import time
 import types
 
 import aiortc.rtcdtlstransport
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from media import forwarding
 from media.rtp_reader import parse_rtp
+from media.rtp_writer import ntp_ms
 from media.uplink_estimate import RembThrottle
 
 MID, ABS_SEND_TIME = 1, 3
@@ -52,7 +54,8 @@ class Receiver:
         self.receiver._send_rtcp = send_rtcp
         self.lane = None
         if prepared:
-            self.lane = forwarding.prepare_receiver(self.receiver, "video").lane
+            self.hooks = forwarding.prepare_receiver(self.receiver, "video")
+            self.lane = self.hooks.lane
             self.lane.abs_send_time_id = ABS_SEND_TIME  # what receive() reads from the answer
         self.receiver._RTCRtpReceiver__codecs.update({96: VP8, 97: RTX})
         self.receiver._RTCRtpReceiver__rtx_ssrc[RTX_SSRC] = SSRC
@@ -164,6 +167,40 @@ async def test_the_lane_sends_aiortcs_bandwidth_estimate_upstream():
     # the lane, at most one per 200 ms unless the estimate falls by more than 3 %.
     assert len(aiortcs.feedback()) > 2 * len(rembs)
     assert ours.feedback() == aiortcs.feedback(as_a_browser_sends_it=True)
+
+
+async def test_a_relayed_remb_that_covers_the_uplink_pauses_the_servers_estimate():
+    ours = Receiver(prepared=True)
+    hooks = ours.hooks
+    now_ms = ntp_ms(time.time())  # the lane's clock: a paused estimate resumes by it
+
+    async def uplink(first: int, start_ms: int, count: int) -> list[int]:
+        """``count`` packets, 200 a second, a queue building on the path; the REMBs sent."""
+        before = len(ours.feedback())
+        for index in range(first, first + count):
+            send_ms = start_ms + 5 * (index - first)
+            await ours.receive(packet(index, index, send_ms * 262), send_ms + (index - first) // 3)
+        return [value[0] for kind, value in ours.feedback()[before:] if kind == "remb"]
+
+    assert await uplink(0, now_ms - 10_000, 600) and hooks.estimating_uplink
+    assert hooks.last_estimate is not None
+    await hooks.send_remb(5_000_000)
+    assert ours.feedback()[-1][1][0] == hooks.last_estimate  # capped by our own estimate
+
+    # The physician's browser, seeing the party's own send times, reports 400 kbit/s.
+    hooks.set_remb_cap(400_000, covers_uplink=True)
+    assert not hooks.estimating_uplink and hooks.last_estimate is None
+    assert await uplink(600, now_ms - 1_000, 400) == []  # the queue goes on; we say nothing
+    await hooks.send_remb(5_000_000)
+    assert ours.feedback()[-1][1][0] == 5_000_000  # relayed as measured, not capped
+
+    # Its REMBs stop (the physician left): 5 s on, the estimate speaks again, from 400 kbit/s.
+    resumed = await uplink(1000, now_ms + 6_000, 200)
+    assert resumed and 400_000 <= resumed[0] <= 440_000 and hooks.estimating_uplink
+
+    # A REMB from a leg aiortc re-encodes measured only our downlink: ours keeps running.
+    hooks.set_remb_cap(300_000, covers_uplink=False)
+    assert hooks.estimating_uplink and await uplink(1200, now_ms + 7_000, 400)
 
 
 async def test_the_lane_hands_complete_frames_over_depayloaded():
