@@ -55,6 +55,11 @@ What it does
   upstream on a receiver, and caps the REMB aiortc's own bandwidth estimator sends
   so that the upstream browser never hears a higher rate than the slowest
   downstream leg can take.
+* **Send times carried end to end, as Janus does.** :class:`RtpLeg` forwards each frame
+  under the abs-send-time the party's browser stamped on it, so the far browser's REMB
+  measures the party's uplink too; while such a REMB is relayed the server's own
+  estimate is not fed (:meth:`ReceiveLane.pause_estimate`), and it resumes when the far
+  browser stops reporting.
 
 Every aiortc private name used here is listed in :data:`REQUIREMENTS`;
 :func:`check_hooks` verifies each on the installed aiortc and :func:`verify_aiortc`
@@ -65,9 +70,10 @@ What it does not do
 * FIR never reaches :func:`hook_sender`: aiortc's ``RtpRouter.route_rtcp`` routes
   payload-specific feedback by ``media_ssrc``, which is 0 in a FIR (RFC 5104 puts
   the target SSRC in the FCI). Browsers ask for VP8/H.264 keyframes with PLI.
-* Every packet still gets aiortc's receiver bookkeeping (statistics, NACK, bandwidth
-  estimate) and is depayloaded: the recorder needs whole frames, and the legs forward
-  whole frames so a reconnect or an overflow always cuts at a frame. See
+* Every packet still gets aiortc's receiver bookkeeping (statistics, NACK, and the
+  bandwidth estimate while nobody downstream reports) and is depayloaded: the recorder
+  needs whole frames, and the legs forward whole frames so a reconnect or an overflow
+  always cuts at a frame. See
   bench/README.md for where the CPU goes.
 * The transcoding baseline still reads its track through aiortc's sender, which
   encodes and packetises as usual.
@@ -1155,7 +1161,11 @@ class ReceiveLane:
     @property
     def estimating(self) -> bool:
         """Whether the server's own estimate is being fed (not paused by a relayed REMB)."""
-        return self._estimator is not None and self._estimate_resumes_from is None
+        return (
+            self._estimator is not None
+            and self.abs_send_time_id is not None
+            and self._estimate_resumes_from is None
+        )
 
     def _resume_estimate(self, now_ms: int) -> UplinkEstimator:
         """A fresh estimator, starting from the last relayed bitrate: what the paused one
