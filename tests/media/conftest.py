@@ -20,6 +20,7 @@ from typing import Any
 import aiortc.codecs.h264
 import aiortc.codecs.opus
 import aiortc.codecs.vpx
+import aiortc.rtp
 import av
 import numpy as np
 import pytest
@@ -219,6 +220,23 @@ class RecordingSink:
 
     def of(self, role: str, kind: str) -> list[av.Packet]:
         return [p for r, k, _, p in self.packets if r == role and k == kind]
+
+
+def rembs_heard_by(client: Any) -> list[int]:
+    """The REMB bitrates the client's browser hears about its own video, as they come."""
+    heard: list[int] = []
+    sender = client.video_transceiver.sender
+    original = sender._handle_rtcp_packet
+
+    async def spy(packet: Any) -> None:
+        if isinstance(packet, aiortc.rtp.RtcpPsfbPacket) and packet.fmt == aiortc.rtp.RTCP_PSFB_APP:
+            bitrate, ssrcs = aiortc.rtp.unpack_remb_fci(packet.fci)
+            if sender._ssrc in ssrcs:
+                heard.append(bitrate)
+        await original(packet)
+
+    sender._handle_rtcp_packet = spy
+    return heard
 
 
 class DropOnePacket:

@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-import aiortc.rtp
+from .conftest import rembs_heard_by
 
 
 class QueueingUplink:
@@ -30,23 +30,6 @@ class QueueingUplink:
             loop.call_later(delay, lambda: asyncio.ensure_future(original(data)))
 
         transport._send_rtp = send_rtp
-
-
-def rembs_heard_by(client: Any) -> list[int]:
-    """The REMB bitrates the client's browser hears about its own video, as they come."""
-    heard: list[int] = []
-    sender = client.video_transceiver.sender
-    original = sender._handle_rtcp_packet
-
-    async def spy(packet: Any) -> None:
-        if isinstance(packet, aiortc.rtp.RtcpPsfbPacket) and packet.fmt == aiortc.rtp.RTCP_PSFB_APP:
-            bitrate, ssrcs = aiortc.rtp.unpack_remb_fci(packet.fci)
-            if sender._ssrc in ssrcs:
-                heard.append(bitrate)
-        await original(packet)
-
-    sender._handle_rtcp_packet = spy
-    return heard
 
 
 async def test_a_queue_on_the_physicians_uplink_reaches_the_physician_as_a_lower_remb(

@@ -8,6 +8,8 @@ import aiortc.rtp
 
 from media.bitstream import vp8_is_keyframe
 
+from .conftest import rembs_heard_by
+
 
 def keyframes(frames: list[bytes]) -> int:
     return sum(1 for f in frames if vp8_is_keyframe(f))
@@ -115,19 +117,7 @@ async def test_downstream_bandwidth_estimate_caps_the_sender(
     await connected(consult, {"physician": physician, "guardian": guardian}, start=("physician",))
     await wait(lambda: len(guardian.received["video"].pts) >= 10, 10, "video at the guardian")
 
-    # What the physician's browser hears about its own video stream.
-    heard: list[int] = []
-    sender = physician.video_transceiver.sender
-    original = sender._handle_rtcp_packet
-
-    async def spy(packet):
-        if isinstance(packet, aiortc.rtp.RtcpPsfbPacket) and packet.fmt == aiortc.rtp.RTCP_PSFB_APP:
-            bitrate, ssrcs = aiortc.rtp.unpack_remb_fci(packet.fci)
-            if sender._ssrc in ssrcs:
-                heard.append(bitrate)
-        await original(packet)
-
-    sender._handle_rtcp_packet = spy
+    heard = rembs_heard_by(physician)
 
     # The guardian's phone reports it can only take 150 kbit/s.
     receiver = guardian.video_transceiver.receiver
