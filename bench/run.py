@@ -374,6 +374,7 @@ def summarise(mode: str, n: int, args: argparse.Namespace, wall: float, cpu: flo
     fwd_video = 0
     sent_video_total = 0
     missing_first = 0
+    packets_lost = frames_broken = 0
     for c in results:
         for direction, src, _dst in (("physician_to_guardian", "physician", "guardian"),
                                     ("guardian_to_physician", "guardian", "physician")):
@@ -382,6 +383,8 @@ def summarise(mode: str, n: int, args: argparse.Namespace, wall: float, cpu: flo
                 sent[kind] += d[kind]["sent"]
                 received[kind] += d[kind]["received"]
                 delays[kind] += d[kind]["delays_ms"]
+            packets_lost += d["video"].get("packets_lost", 0)
+            frames_broken += d["video"].get("frames_broken", 0)
             if d["video"]["first_frame_s"] is None:
                 missing_first += 1
             else:
@@ -400,6 +403,8 @@ def summarise(mode: str, n: int, args: argparse.Namespace, wall: float, cpu: flo
         "client_cpu_s_per_s": round(ccpu / wall, 3),
         "video_frames_sent": sent["video"], "video_frames_received": received["video"],
         "video_loss": _r(loss["video"]), "audio_loss": _r(loss["audio"]),
+        "video_packets_lost_whole_call": packets_lost,
+        "video_frames_broken_whole_call": frames_broken,
         "recorded_video_frames": rec_video, "forwarded_video_frames": fwd_video,
         "sent_video_frames_total": sent_video_total,
         "recording_loss": _r(max(0.0, 1 - rec_video / fwd_video)) if fwd_video else None,
