@@ -5,6 +5,7 @@ reaches the socket in the call that sent it (media.forwarding.DirectSend)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import types
 
@@ -485,3 +486,37 @@ async def test_a_frame_leaves_under_the_partys_send_time_and_repairs_on_the_part
     leg.retransmit([first + 1])
     shifted = (abs_send_time(1_700_000_000.25) - own + 0x00F000) & 0xFFFFFF
     assert send_times() == [shifted] and shifted == 0x00F000 + (1 << 16)  # 0.25 s later
+
+
+@pytest.mark.parametrize("rtx", [True, False], ids=["over-rtx", "as-sent"])
+async def test_a_resent_packet_carries_what_was_sent_from_a_history_the_collector_never_walks(
+    rtx,
+):
+    socket = _Recorder()
+    dtls = _dtls_with_pair(_stun_protocol(socket), aiortc.rtcdtlstransport.State.CONNECTED)
+    leg = _leg_on(dtls)
+    leg.layout = RtpStreamLayout(
+        payload_type=96, ssrc=0x1234, rtx_payload_type=97 if rtx else None,
+        rtx_ssrc=0x5678 if rtx else None, mid_id=1, mid="0", abs_send_time_id=3,
+    )
+    first = leg._sequence
+    leg.send_frame(FRAME, pts=3000)
+    sent = [parse_rtp(data[len(b"srtp:") :]) for data, _ in socket.sent]
+    socket.sent.clear()
+    # A dict holding only ints and bytes is untracked: a full garbage collection (a loop
+    # stall that grows with what it walks) does not walk the 1024 packets of each leg.
+    gc.collect()
+    assert not gc.is_tracked(leg._history)
+
+    leg.retransmit([first + 2, first + 1, (first + 7) & 0xFFFF])
+    resent = [parse_rtp(data[len(b"srtp:") :]) for data, _ in socket.sent]
+    assert leg.counters.nacks_too_late == 1  # first + 7 was never sent
+    assert [(p.marker, p.timestamp) for p in resent] == [
+        (sent[2].marker, sent[2].timestamp), (sent[1].marker, sent[1].timestamp)]
+    if rtx:
+        assert {(p.payload_type, p.ssrc) for p in resent} == {(97, 0x5678)}
+        assert [p.payload for p in resent] == [
+            (first + 2).to_bytes(2, "big") + b"last", (first + 1).to_bytes(2, "big") + b"second"]
+    else:
+        assert [(p.sequence_number, p.payload) for p in resent] == [
+            (first + 2, b"last"), (first + 1, b"second")]
