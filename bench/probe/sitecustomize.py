@@ -15,7 +15,9 @@ counts and proportions, py-spy or perf for absolute cost.
 
 ``SHOUZHEN_BENCH_GCSTATS=<path>`` also times every garbage collection and appends, once a
 second, "monotonic_time" then collections and seconds spent for generations 0, 1 and 2
-(running totals) to ``<path>-<pid>.txt``: what the collector costs, apart from the rest.
+(running totals) to ``<path>-<pid>.txt``: what the collector costs, apart from the rest; and
+each generation-2 (full) collection, "monotonic_time ms objects_freed", to ``<path>-<pid>-gen2.txt``, to
+set beside the worst loop-lag samples (``loop_lag_worst`` in the harness' JSON).
 """
 
 import os
@@ -51,6 +53,7 @@ if _DIR:
             import gc
 
             self.totals = [[0, 0.0], [0, 0.0], [0, 0.0]]
+            self.full: list[str] = []  # each generation-2 collection: "monotonic_time ms"
             self._started = 0.0
             gc.callbacks.append(self._on_gc)
 
@@ -58,9 +61,13 @@ if _DIR:
             if phase == "start":
                 self._started = time.perf_counter()
             else:
+                took = time.perf_counter() - self._started
                 total = self.totals[info["generation"]]
                 total[0] += 1
-                total[1] += time.perf_counter() - self._started
+                total[1] += took
+                if info["generation"] == 2:
+                    self.full.append(f"{time.monotonic():.4f} {took * 1000:.1f} "
+                                     f"{info['collected']}\n")
 
         async def log(self, path: str) -> None:
             while True:
@@ -68,6 +75,10 @@ if _DIR:
                 fields = " ".join(f"{count} {seconds:.6f}" for count, seconds in self.totals)
                 with open(path, "a") as out:
                     out.write(f"{time.monotonic():.4f} {fields}\n")
+                if self.full:
+                    with open(path.replace(".txt", "-gen2.txt"), "a") as out:
+                        out.writelines(self.full)
+                    self.full.clear()
 
     async def _cprofile(spec: str) -> None:
         import cProfile
