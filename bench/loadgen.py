@@ -132,7 +132,12 @@ async def _main(conn: Connection) -> None:
                 errors.append(f"{type(error).__name__}: {error}")
                 traceback.print_exc()
 
-    await asyncio.gather(*(start(c) for c in consults))
+    # All but the last consult start together (the burst the sweep's join figure measures);
+    # the last joins once they run, so its join -> first frame is timed at that load.
+    await asyncio.gather(*(start(c) for c in consults[:-1]))
+    if len(consults) > 1:
+        await asyncio.sleep(1.0)
+    await start(consults[-1])
     conn.send(("ready", {"errors": errors, "pid": os.getpid()}))
     kind, t0, t1 = await loop.run_in_executor(None, conn.recv)
     await asyncio.sleep(max(0.0, t1 - time.monotonic() + 0.5))
@@ -144,6 +149,7 @@ async def _main(conn: Connection) -> None:
     for c in consults:
         doc, fam = c.parties["physician"], c.parties["guardian"]
         results.append({"id": c.spec["id"] if hasattr(c, "spec") else c.consult_id,
+                        "joined_at_load": len(consults) > 1 and c is consults[-1],
                         "physician_to_guardian": pair_figures(doc, fam, t0, t1),
                         "guardian_to_physician": pair_figures(fam, doc, t0, t1)})
     end_errors: list[str] = []
