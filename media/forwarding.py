@@ -1030,8 +1030,8 @@ class ReceiveLane:
             receiver._RTCRtpReceiver__nack_generator = state["nack_generator"]  # type: ignore[attr-defined]
         # aiortc's estimator, its per-packet path in one call (media.uplink_estimate); the
         # receiver's own one (video receivers only) is never fed once the lane runs, so it
-        # is let go: its RateCounter holds 1001 bucket objects, which every full garbage
-        # collection walked (50 000 of 115 000 at 25 consults, in 83 ms loop stalls).
+        # is let go: its RateCounter holds 1001 bucket objects, never read (50 000 of the
+        # 115 000 objects in the collector's oldest generation at 25 consults).
         self._estimator = (
             UplinkEstimator() if state["remote_bitrate_estimator"] is not None else None
         )
@@ -1781,6 +1781,13 @@ class RtpLeg:
         sender._RTCRtpSender__packet_count = counters.packets  # type: ignore[attr-defined]
         sender._RTCRtpSender__octet_count = counters.octets  # type: ignore[attr-defined]
 
+    def _sent(self, sequence: int) -> bytes | None:
+        """The packet sent under ``sequence``, while the history still holds it."""
+        sent = self._history.get(sequence % self.HISTORY)
+        if sent is None or _SEQUENCE_AND_TIMESTAMP.unpack_from(sent, 2)[0] != sequence:
+            return None
+        return sent
+
     def retransmit(self, lost: list[int]) -> None:
         """Resend what the downstream browser reported lost (RTX if negotiated)."""
         layout = self.layout
@@ -1791,11 +1798,11 @@ class RtpLeg:
             (abs_send_time(self._clock()) + self._send_time_shift) & 0xFFFFFF
         )
         for sequence in lost:
-            sent = self._history.get(sequence % self.HISTORY)
-            if sent is None or _SEQUENCE_AND_TIMESTAMP.unpack_from(sent, 2)[0] != sequence:
+            sent = self._sent(sequence)
+            if sent is None:
                 self.counters.nacks_too_late += 1
                 continue
-            timestamp = _SEQUENCE_AND_TIMESTAMP.unpack_from(sent, 2)[1]
+            _, timestamp = _SEQUENCE_AND_TIMESTAMP.unpack_from(sent, 2)
             marker = bool(sent[1] & 0x80)
             payload = sent[_header_length(sent) :]
             if layout.rtx_payload_type is not None and layout.rtx_ssrc is not None:

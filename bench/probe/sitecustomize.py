@@ -53,7 +53,7 @@ if _DIR:
             import gc
 
             self.totals = [[0, 0.0], [0, 0.0], [0, 0.0]]
-            self.full: list[str] = []  # each generation-2 collection: "monotonic_time ms"
+            self.full: list[str] = []  # each full collection: "monotonic_time ms objects_freed"
             self._started = 0.0
             gc.callbacks.append(self._on_gc)
 
