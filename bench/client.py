@@ -77,14 +77,16 @@ def read_marker(data: bytes) -> float | None:
 
 
 def with_marker(codec: str, data: bytes, now: float) -> bytes:
+    """An H.264 or Opus frame carrying its send time (a VP8 frame gets it on its last
+    packet's payload instead: ``PacketSource._packetise``)."""
     mark = marker(now)
-    if codec == "vp8":
-        return data + mark
     if codec == "h264":
         return data + b"\x00\x00\x00\x01\x0c" + mark
-    # opus: single frame (code 0) -> code 3, CBR, one frame, padding = marker
-    toc = (data[0] & 0xFC) | 3
-    return bytes((toc, 0x41, MARK_LEN)) + data[1:] + mark
+    if codec == "opus":
+        # single frame (code 0) -> code 3, CBR, one frame, padding = marker
+        toc = (data[0] & 0xFC) | 3
+        return bytes((toc, 0x41, MARK_LEN)) + data[1:] + mark
+    raise ValueError(f"no frame-level send-time marker for {codec}")
 
 
 class PacketSource:
