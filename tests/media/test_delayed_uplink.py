@@ -4,6 +4,7 @@ server's own estimate is paused while the other party's browser reports the whol
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from typing import Any
 
@@ -32,6 +33,32 @@ class QueueingUplink:
         transport._send_rtp = send_rtp
 
 
+class OneWayDelay:
+    """What the receiving browser's estimator compares: each video packet's arrival less the
+    abs-send-time it carries, in seconds, relative to the first packet (the clocks' offset
+    falls out; abs-send-time wraps every 64 s)."""
+
+    def __init__(self, client: Any) -> None:
+        receiver = client.video_transceiver.receiver
+        original = receiver._handle_rtp_packet  # aiortc private (test only)
+        self.samples: list[float] = []
+        first: list[float] = []
+
+        async def handle_rtp_packet(packet: Any, arrival_time_ms: int) -> None:
+            sent = packet.extensions.abs_send_time
+            if sent is not None:
+                delay = (arrival_time_ms / 1000 - sent / (1 << 18)) % 64
+                first[:] = first or [delay]
+                self.samples.append((delay - first[0] + 32) % 64 - 32)
+            await original(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = handle_rtp_packet
+
+    def recent(self, count: int = 15) -> float:
+        """The median of the last ``count`` packets' delays (one frame's jitter is noise)."""
+        return statistics.median(self.samples[-count:])
+
+
 async def test_a_queue_on_the_physicians_uplink_reaches_the_physician_as_a_lower_remb(
     make_consult, make_client, connected, wait
 ):
@@ -40,6 +67,7 @@ async def test_a_queue_on_the_physicians_uplink_reaches_the_physician_as_a_lower
     guardian = make_client("guardian")
     await connected(consult, {"physician": physician, "guardian": guardian}, start=("physician",))
     heard = rembs_heard_by(physician)
+    delay = OneWayDelay(guardian)
 
     def physician_inbound() -> dict[str, Any]:
         return consult.media.stats()["roles"]["physician"]["inbound"]["video"]
@@ -48,10 +76,18 @@ async def test_a_queue_on_the_physicians_uplink_reaches_the_physician_as_a_lower
     # then on its REMB is relayed and the server's own estimate of the uplink pauses.
     await wait(lambda: not physician_inbound()["estimating_uplink"], 10, "the guardian's REMB")
     await wait(lambda: len(heard) >= 2, 5, "the relayed REMB at the physician")
-    before = heard[-1]
+    before, unqueued = heard[-1], delay.recent()
 
-    queue = QueueingUplink(physician, growth=0.3, ceiling=1.0)
-    await wait(lambda: any(b < 0.9 * before for b in heard), 6, "a lower REMB at the physician")
+    queue = QueueingUplink(physician, growth=0.5, ceiling=1.5)
+    # The forwarded packets carry the physician's own send times, so the guardian's
+    # browser sees the queue on the physician's uplink (server-stamped, they would not).
+    await wait(lambda: delay.recent() - unqueued > 0.75, 8, "the queue in the guardian's view")
+    # Its estimator reacts in a fraction of a second on an idle machine, in seconds when
+    # the test process is starved of CPU (frames come 4 a second, jitter ~100 ms).
+    try:
+        await wait(lambda: any(b < 0.9 * before for b in heard), 10, "a lower REMB")
+    except AssertionError as timeout:
+        raise AssertionError(f"{timeout}: heard {heard} ({before} before the queue)") from None
     assert queue.delayed > 0
     # Nobody at the server measured the queue: the guardian's browser did, through the
     # physician's own send times carried on the forwarded packets.
