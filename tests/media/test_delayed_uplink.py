@@ -42,14 +42,15 @@ class OneWayDelay:
         receiver = client.video_transceiver.receiver
         original = receiver._handle_rtp_packet  # aiortc private (test only)
         self.samples: list[float] = []
-        first: list[float] = []
+        self._first: float | None = None
 
         async def handle_rtp_packet(packet: Any, arrival_time_ms: int) -> None:
             sent = packet.extensions.abs_send_time
             if sent is not None:
                 delay = (arrival_time_ms / 1000 - sent / (1 << 18)) % 64
-                first[:] = first or [delay]
-                self.samples.append((delay - first[0] + 32) % 64 - 32)
+                if self._first is None:
+                    self._first = delay
+                self.samples.append((delay - self._first + 32) % 64 - 32)
             await original(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = handle_rtp_packet
