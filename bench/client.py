@@ -234,9 +234,8 @@ class StreamMeter:
             if broken:  # a packet of this frame (or between it and the last) never came
                 self.broken_frames += 1
                 return
-        tail = data[-MARK_LEN:]
-        if tail[:4] == MAGIC:
-            sent = int(tail[4:], 16) / 1e6
+        sent = read_marker(data)
+        if sent is not None:
             if sent not in self.seen:
                 self.seen.add(sent)
                 self.frames.append((sent, now))

@@ -87,7 +87,6 @@ import functools
 import inspect
 import logging
 import random
-import struct
 import threading
 import time
 import types
@@ -1781,12 +1780,13 @@ class RtpLeg:
         sender._RTCRtpSender__packet_count = counters.packets  # type: ignore[attr-defined]
         sender._RTCRtpSender__octet_count = counters.octets  # type: ignore[attr-defined]
 
-    def _sent(self, sequence: int) -> bytes | None:
-        """The packet sent under ``sequence``, while the history still holds it."""
-        sent = self._history.get(sequence % self.HISTORY)
-        if sent is None or _SEQUENCE_AND_TIMESTAMP.unpack_from(sent, 2)[0] != sequence:
+    def _sent(self, sequence: int) -> InboundRtp | None:
+        """The packet sent under ``sequence``, read back, while the history still holds it."""
+        data = self._history.get(sequence % self.HISTORY)
+        if data is None:
             return None
-        return sent
+        sent = parse_rtp(data)
+        return sent if sent.sequence_number == sequence else None
 
     def retransmit(self, lost: list[int]) -> None:
         """Resend what the downstream browser reported lost (RTX if negotiated)."""
@@ -1802,9 +1802,7 @@ class RtpLeg:
             if sent is None:
                 self.counters.nacks_too_late += 1
                 continue
-            _, timestamp = _SEQUENCE_AND_TIMESTAMP.unpack_from(sent, 2)
-            marker = bool(sent[1] & 0x80)
-            payload = sent[_header_length(sent) :]
+            timestamp, marker, payload = sent.timestamp, bool(sent.marker), sent.payload
             if layout.rtx_payload_type is not None and layout.rtx_ssrc is not None:
                 data = rtp_packet(
                     layout.rtx_payload_type,
@@ -1823,17 +1821,6 @@ class RtpLeg:
             except ConnectionError:
                 return
             self.counters.retransmitted += 1
-
-
-_SEQUENCE_AND_TIMESTAMP = struct.Struct("!HI")
-
-
-def _header_length(packet: bytes) -> int:
-    """The length of an RTP packet's header as :mod:`media.rtp_writer` writes it (no CSRCs;
-    the extension block, if the X bit is set, with its profile and length words)."""
-    if not packet[0] & 0x10:
-        return 12
-    return 16 + 4 * int.from_bytes(packet[14:16], "big")
 
 
 def forward_rtp(sender: RTCRtpSender, frames: NextFrame, log: Log | None = None) -> RtpLeg:

@@ -5,11 +5,10 @@ the media layer shares). A capture asks the sender for a fresh keyframe, waits f
 decodes that keyframe in an executor — the forwarding path never decodes anything. When no
 fresh keyframe comes in time, the latest one kept is the still.
 
-Only the keyframe is kept: it is all a capture decodes. (Until session 10 the frames after
-it were kept too, up to 300 per party, never read: 1.8 MB per party at 1.4 Mbit/s, and
-1 500 objects a second at 25 consults that lived long enough to reach the garbage
-collector's oldest generation, which set off a full collection, a loop stall of 50–80 ms,
-every ten seconds.)
+Only the keyframe is kept: it is all a capture decodes. Keeping the frames after it cost
+1.8 MB per party at 1.4 Mbit/s, and at 25 consults 1 500 objects a second lived long enough
+to reach the garbage collector's oldest generation: a full collection, a loop stall of
+50–80 ms, every ten seconds.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from media.still_capture import StillFrame, decode_latest
 
 @dataclass
 class _LatestKeyframe:
-    codec: str = ""
     keyframe: EncodedFrame | None = None
     keyframe_at: float = 0.0
     waiters: list[tuple[float, asyncio.Future[None]]] = field(default_factory=list)
@@ -46,8 +44,7 @@ class StillTap:
         if frame.kind != "video" or not frame.keyframe:
             return
         latest = self._by_role.setdefault(role, _LatestKeyframe())
-        latest.codec, latest.keyframe, latest.keyframe_at = (
-            frame.codec, frame, time.monotonic())
+        latest.keyframe, latest.keyframe_at = frame, time.monotonic()
         for asked_at, waiter in latest.waiters:
             if asked_at <= latest.keyframe_at and not waiter.done():
                 waiter.set_result(None)
@@ -69,4 +66,4 @@ class StillTap:
         if keyframe is None:
             raise StillUnavailable(f"no video from the {role} to take a still from")
         return await loop.run_in_executor(
-            None, decode_latest, [keyframe.to_packet()], latest.codec)
+            None, decode_latest, [keyframe.to_packet()], keyframe.codec)
