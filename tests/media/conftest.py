@@ -270,11 +270,20 @@ class Consult:
         return [e for e in self.events if e.kind == kind and (role is None or e.role == role)]
 
 
-async def wait_for(predicate: Callable[[], bool], seconds: float = 5.0, what: str = "") -> None:
+async def wait_for(
+    predicate: Callable[[], bool],
+    seconds: float = 5.0,
+    what: str = "",
+    seen: Callable[[], object] | None = None,
+) -> None:
+    """Poll ``predicate`` until true; on timeout, ``seen()`` tells what was there instead."""
     deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what or predicate}")
+            found = f": {seen()}" if seen is not None else ""
+            raise AssertionError(
+                f"timed out after {seconds}s waiting for {what or predicate}{found}"
+            )
         await asyncio.sleep(0.02)
 
 

@@ -4,6 +4,7 @@ server's own estimate is paused while the other party's browser reports the whol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from typing import Any
@@ -28,7 +29,12 @@ class QueueingUplink:
                 return
             delay = min(ceiling, (time.monotonic() - started) * growth)
             self.delayed += 1
-            loop.call_later(delay, lambda: asyncio.ensure_future(original(data)))
+            loop.call_later(delay, lambda: asyncio.ensure_future(release(data)))
+
+        async def release(data: bytes) -> None:
+            # The call may end with packets still queued: they are lost, as on a real link.
+            with contextlib.suppress(ConnectionError):
+                await original(data)
 
         transport._send_rtp = send_rtp
 
@@ -60,6 +66,16 @@ class OneWayDelay:
         return statistics.median(self.samples[-count:])
 
 
+def fell(rembs: list[int]) -> bool:
+    """Whether some REMB is more than 10 % below the highest one heard before it."""
+    peak = 0
+    for bitrate in rembs:
+        if bitrate < 0.9 * peak:
+            return True
+        peak = max(peak, bitrate)
+    return False
+
+
 async def test_a_queue_on_the_physicians_uplink_reaches_the_physician_as_a_lower_remb(
     make_consult, make_client, connected, wait
 ):
@@ -77,18 +93,27 @@ async def test_a_queue_on_the_physicians_uplink_reaches_the_physician_as_a_lower
     # then on its REMB is relayed and the server's own estimate of the uplink pauses.
     await wait(lambda: not physician_inbound()["estimating_uplink"], 10, "the guardian's REMB")
     await wait(lambda: len(heard) >= 2, 5, "the relayed REMB at the physician")
-    before, unqueued = heard[-1], delay.recent()
+    since, unqueued = len(heard) - 1, delay.recent()
 
     queue = QueueingUplink(physician, growth=0.5, ceiling=1.5)
     # The forwarded packets carry the physician's own send times, so the guardian's
     # browser sees the queue on the physician's uplink (server-stamped, they would not).
-    await wait(lambda: delay.recent() - unqueued > 0.75, 8, "the queue in the guardian's view")
+    await wait(
+        lambda: delay.recent() - unqueued > 0.75,
+        8,
+        "the queue in the guardian's view",
+        seen=lambda: f"it rose {delay.recent() - unqueued:.2f} s, {queue.delayed} packets held",
+    )
     # Its estimator reacts in a fraction of a second on an idle machine, in seconds when
-    # the test process is starved of CPU (frames come 4 a second, jitter ~100 ms).
-    try:
-        await wait(lambda: any(b < 0.9 * before for b in heard), 10, "a lower REMB")
-    except AssertionError as timeout:
-        raise AssertionError(f"{timeout}: heard {heard} ({before} before the queue)") from None
+    # the test process is starved of CPU (frames come 4 a second, jitter ~100 ms). It may
+    # still be ramping up then (a starved start seeds it low), so what counts is a fall
+    # from the highest REMB since the queue began: it only falls when it detects overuse.
+    await wait(
+        lambda: fell(heard[since:]),
+        10,
+        "a lower REMB",
+        seen=lambda: f"heard {heard} (the queue began at #{since})",
+    )
     assert queue.delayed > 0
     # Nobody at the server measured the queue: the guardian's browser did, through the
     # physician's own send times carried on the forwarded packets.
