@@ -49,10 +49,9 @@ from aiortc import (
 from aiortc.codecs.h264 import H264Encoder, h264_depayload
 from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
 from aiortc.sdp import SessionDescription
 
-from media.forwarding import DirectSrtp, RtpInput, forward_rtp, run_now
+from media.forwarding import DirectSrtp, RtpInput, forward_rtp, remb_packet, run_now
 from media.rtp_reader import parse_rtp
 from media.rtp_writer import RtpPayloads
 
@@ -362,13 +361,13 @@ class Party:
         meter = self.meters["video"]
         while True:
             await asyncio.sleep(1.0)
-            # aiortc private (bench only): the receiver's RTCP SSRC and _send_rtcp
-            rtcp_ssrc = getattr(meter.receiver, "_RTCRtpReceiver__rtcp_ssrc", None)
-            if meter.ssrc is None or rtcp_ssrc is None:
+            if meter.ssrc is None:
                 continue
-            packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                                    fci=pack_remb_fci(REMB_BITRATE, [meter.ssrc]))
+            packet = remb_packet(meter.receiver, REMB_BITRATE, [meter.ssrc])
+            if packet is None:
+                continue
             try:
+                # aiortc private (bench only): RTCRtpReceiver._send_rtcp
                 await meter.receiver._send_rtcp(packet)
             except ConnectionError:
                 return

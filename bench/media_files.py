@@ -1,8 +1,8 @@
 """Pre-encoded media for the load clients, generated once with PyAV and cached.
 
 VP8 640x480@30 (~1.3 Mbps), H.264 constrained baseline 1280x720@30 (~2.5 Mbps), Opus 20 ms.
-Each clip is 10 s with a single keyframe at its start: the clients loop it (a loop wraps at a
-keyframe) and jump back to the start when asked for a keyframe (PLI).
+Each clip is 10 s (shorter on request) with a single keyframe at its start: the clients loop
+it (a loop wraps at a keyframe) and jump back to the start when asked for a keyframe (PLI).
 """
 
 from __future__ import annotations
@@ -39,24 +39,26 @@ def _frames(width: int, height: int, n: int):
         yield av.VideoFrame.from_ndarray(img, format="rgb24")
 
 
-def encode_video(profile: str) -> list[tuple[bytes, bool]]:
+def encode_video(profile: str, seconds: float = SECONDS) -> list[tuple[bytes, bool]]:
     p = PROFILES[profile]
+    frames = round(FPS * seconds)
     width, height = p["size"]
     ctx = av.CodecContext.create(p["codec"], "w")
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
     ctx.time_base = fractions.Fraction(1, FPS)
     ctx.framerate = fractions.Fraction(FPS, 1)
     ctx.bit_rate = p["bit_rate"]
-    ctx.gop_size = FPS * SECONDS
+    ctx.gop_size = frames
     if profile == "vp8":
         ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
-                       "auto-alt-ref": "0", "keyint_min": str(FPS * SECONDS)}
+                       "auto-alt-ref": "0", "keyint_min": str(frames)}
     else:
         ctx.profile = "Constrained Baseline"
         ctx.options = {"preset": "veryfast", "tune": "zerolatency", "level": "31",
-                       "bf": "0", "sc_threshold": "0", "x264-params": "keyint=300:min-keyint=300:scenecut=0:repeat-headers=1"}
+                       "bf": "0", "sc_threshold": "0",
+                       "x264-params": f"keyint={frames}:min-keyint={frames}:scenecut=0:repeat-headers=1"}
     out: list[tuple[bytes, bool]] = []
-    for i, frame in enumerate(_frames(width, height, FPS * SECONDS)):
+    for i, frame in enumerate(_frames(width, height, frames)):
         frame.pts = i
         frame.time_base = ctx.time_base
         for packet in ctx.encode(frame.reformat(format="yuv420p")):
@@ -67,14 +69,14 @@ def encode_video(profile: str) -> list[tuple[bytes, bool]]:
     return out
 
 
-def encode_opus() -> list[bytes]:
+def encode_opus(seconds: float = SECONDS) -> list[bytes]:
     ctx = av.CodecContext.create("libopus", "w")
     ctx.sample_rate = 48000
     ctx.layout = "stereo"
     ctx.format = "s16"
     ctx.bit_rate = 32000
     ctx.time_base = fractions.Fraction(1, 48000)
-    t = np.arange(48000 * SECONDS) / 48000
+    t = np.arange(round(48000 * seconds)) / 48000
     tone = (np.sin(2 * np.pi * 440 * t) * 6000 + np.random.default_rng(1).normal(0, 500, t.size))
     pcm = np.repeat(tone.astype(np.int16)[None, :], 2, axis=0).T.reshape(1, -1)
     out: list[bytes] = []

@@ -814,6 +814,23 @@ class ForwardingVideoBuffer:
         self._release(completing)
 
 
+def remb_packet(
+    receiver: RTCRtpReceiver, bitrate: int, ssrcs: list[int]
+) -> aiortc.rtp.RtcpPsfbPacket | None:
+    """A REMB from ``receiver`` about the media ``ssrcs``: None until aiortc has given the
+    receiver its RTCP SSRC (that of the paired sender)."""
+    # aiortc private: RTCRtpReceiver.__rtcp_ssrc
+    rtcp_ssrc = getattr(receiver, "_RTCRtpReceiver__rtcp_ssrc", None)
+    if rtcp_ssrc is None:
+        return None
+    return aiortc.rtp.RtcpPsfbPacket(
+        fmt=aiortc.rtp.RTCP_PSFB_APP,
+        ssrc=rtcp_ssrc,
+        media_ssrc=0,
+        fci=aiortc.rtp.pack_remb_fci(bitrate, ssrcs),
+    )
+
+
 class ReceiverHooks:
     """Upstream feedback for one prepared receiver (the server's receiver of a browser's track)."""
 
@@ -890,18 +907,11 @@ class ReceiverHooks:
         """Send a REMB for the browser's media SSRCs, never above our own estimate while
         there is one (see :meth:`set_remb_cap`)."""
         ssrcs = self.media_ssrcs()
-        # aiortc private: RTCRtpReceiver.__rtcp_ssrc (the paired sender's SSRC)
-        rtcp_ssrc = getattr(self.receiver, "_RTCRtpReceiver__rtcp_ssrc", None)
-        if not ssrcs or rtcp_ssrc is None:
-            return False
         if self.last_estimate is not None:
             bitrate = min(bitrate, self.last_estimate)
-        packet = aiortc.rtp.RtcpPsfbPacket(
-            fmt=aiortc.rtp.RTCP_PSFB_APP,
-            ssrc=rtcp_ssrc,
-            media_ssrc=0,
-            fci=aiortc.rtp.pack_remb_fci(bitrate, ssrcs),
-        )
+        packet = remb_packet(self.receiver, bitrate, ssrcs) if ssrcs else None
+        if packet is None:
+            return False
         await self._send_rtcp_unhooked(packet)
         self.rembs_sent += 1
         return True

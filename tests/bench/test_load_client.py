@@ -9,60 +9,20 @@ count.
 from __future__ import annotations
 
 import asyncio
-import fractions
 import time
 
-import av
-import numpy as np
 import pytest
 
+from bench import media_files
 from bench.client import MARK_LEN, PacketSource, Party, StreamMeter, marker, read_marker
 from media.rtp_writer import rtp_packet
-
-FPS = 30
-
-
-def _vp8_clip(frames: int = 45) -> list[tuple[bytes, bool]]:
-    """A small VP8 clip that starts with its only keyframe, like bench/media_files.py's."""
-    ctx = av.CodecContext.create("libvpx", "w")
-    ctx.width, ctx.height, ctx.pix_fmt = 320, 240, "yuv420p"
-    ctx.time_base = fractions.Fraction(1, FPS)
-    ctx.framerate = fractions.Fraction(FPS, 1)
-    ctx.bit_rate = 600_000
-    ctx.gop_size = frames
-    ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
-                   "auto-alt-ref": "0", "keyint_min": str(frames)}
-    rng = np.random.default_rng(5)
-    texture = rng.integers(0, 255, (240, 320 + frames, 3), dtype=np.uint8)
-    out: list[tuple[bytes, bool]] = []
-    for i in range(frames):
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(texture[:, i:i + 320]),
-                                           format="rgb24").reformat(format="yuv420p")
-        frame.pts, frame.time_base = i, ctx.time_base
-        out += [(bytes(p), bool(p.is_keyframe)) for p in ctx.encode(frame)]
-    out += [(bytes(p), bool(p.is_keyframe)) for p in ctx.encode(None)]
-    assert out[0][1]
-    return out
-
-
-def _opus_clip(packets: int = 50) -> list[bytes]:
-    ctx = av.CodecContext.create("libopus", "w")
-    ctx.sample_rate, ctx.layout, ctx.format = 48000, "stereo", "s16"
-    ctx.bit_rate = 32000
-    ctx.time_base = fractions.Fraction(1, 48000)
-    out: list[bytes] = []
-    for i in range(packets):
-        tone = (np.sin(np.arange(960) / 10) * 5000).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2)[None, :], format="s16",
-                                           layout="stereo")
-        frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, ctx.time_base
-        out += [bytes(p) for p in ctx.encode(frame)]
-    return out
 
 
 @pytest.fixture(scope="module")
 def clip() -> dict[str, list]:
-    return {"video": _vp8_clip(), "audio": _opus_clip()}
+    """The benchmark's own VP8 and Opus clips, 1.5 s long: one keyframe, at the start."""
+    return {"video": media_files.encode_video("vp8", seconds=1.5),
+            "audio": media_files.encode_opus(seconds=1)}
 
 
 async def _until(condition, seconds: float = 10.0) -> None:
