@@ -1,4 +1,4 @@
-"""Calibrate the default thresholds of media.photo_quality on synthetic skin.
+"""Calibrate the default thresholds of server.photos.photo_quality on synthetic skin.
 
     python bench/photo_quality_calibration.py            # the table in the docstring
     python bench/photo_quality_calibration.py --images DIR   # score real photos too
@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from media.photo_quality import (  # path set up above
+from server.photos.photo_quality import (  # path set up above
     DEFAULT_THRESHOLDS,
     WORKING_LONG_SIDE,
     assess_photo,

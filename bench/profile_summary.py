@@ -41,7 +41,7 @@ PY_AREAS = [  # matched against Python frames (file paths)
     ("shouzhen REMB estimator (media/uplink_estimate.py)", ("media/uplink_estimate.py",)),
     ("shouzhen forwarding (media/)", ("media/",)),
     (
-        "shouzhen recorder (recorder/, server/consult_recording.py)",
+        "shouzhen recorder (recorder/, server/records/consult_recording.py)",
         ("recorder/", "consult_recording"),
     ),
     (

@@ -111,7 +111,7 @@ class Server:
                     "SHOUZHEN_CLUSTER_NAME": name}
         cpus = self.cpus
         self.process = subprocess.Popen(
-            [PY, "-m", "server.cli", "--data-dir", str(self.tmp / "data"), "serve",
+            [PY, "-m", "server", "--data-dir", str(self.tmp / "data"), "serve",
              "--port", str(port), "--workers", str(self.workers)],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.tmp / "server.log", "w"),
             preexec_fn=lambda: os.sched_setaffinity(0, cpus))

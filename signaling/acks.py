@@ -12,8 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from media.consult_media import ConsultClosed as MediaClosed
 from media.errors import InvalidCandidate, InvalidOffer, MediaError, NoPeerYet, UnsupportedCodecs
-from server.errors import InvalidInput, ShouzhenError
-from server.validation import field_errors
+from server.kernel.errors import InvalidInput, ShouzhenError
+from server.kernel.validation import field_errors
 
 log = logging.getLogger("shouzhen.signaling")
 Ack = dict[str, Any]

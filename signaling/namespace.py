@@ -11,20 +11,20 @@ from typing import Any
 
 import socketio
 
-from server.audit_log import Actor
-from server.chat import ChatLog
-from server.clock import Clock
-from server.cluster import Cluster, ClusterUnavailable
-from server.config import Settings
-from server.consult_lifecycle import ConsultState
-from server.consults import ConsultRecord, ConsultService, consult_view, outcome_view
-from server.errors import Forbidden, ShouzhenError
-from server.metrics import Metrics
-from server.models import CaptureRequestRow
-from server.outcome import EndConsult, automatic_abort
-from server.photos import PhotoService, photo_view, site_selection
-from server.still_tap import StillTap
-from server.tokens import Role, read_join_token
+from server.clinical.chat import ChatLog
+from server.clinical.consult_lifecycle import ConsultState
+from server.clinical.consults import ConsultRecord, ConsultService, consult_view, outcome_view
+from server.clinical.outcome import EndConsult, automatic_abort
+from server.cluster.node_cluster import Cluster, ClusterUnavailable
+from server.kernel.audit_log import Actor
+from server.kernel.clock import Clock
+from server.kernel.config import Settings
+from server.kernel.errors import Forbidden, ShouzhenError
+from server.kernel.metrics import Metrics
+from server.kernel.models import CaptureRequestRow
+from server.kernel.tokens import Role, read_join_token
+from server.photos.capture import PhotoService, photo_view, site_selection
+from server.photos.still_tap import StillTap
 from signaling import payloads
 from signaling.acks import Ack, EventRefused, acknowledged, ok, parse
 from signaling.live_consult import LiveConsult, LiveConsults, SocketState

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 
-from server.validation import StrictModel
+from server.kernel.validation import StrictModel
 
 MAX_SDP_CHARS = 64 * 1024
 

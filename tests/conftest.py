@@ -19,10 +19,10 @@ import socketio
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.app import build_app
-from server.clock import Clock
-from server.config import Settings, StaffKey
-from server.services import Services
+from server.app.app import build_app
+from server.app.services import Services
+from server.kernel.clock import Clock
+from server.kernel.config import Settings, StaffKey
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SHOUZHEN_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from server.config import load_settings
+from server.kernel.config import load_settings
 
 
 def shouzhen(data_dir, *args):
-    return subprocess.run([sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), *args],
+    return subprocess.run([sys.executable, "-m", "server", "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "SHOUZHEN_PORT": "8123"})
 
@@ -43,7 +43,7 @@ def test_a_second_demo_reuses_the_demo_physician(tmp_path):
 def serving_line(data_dir, port, **env):
     """Start `shouzhen serve`, return its "serving" log record, then stop it (SIGTERM)."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), "serve",
+        [sys.executable, "-m", "server", "--data-dir", str(data_dir), "serve",
          "--port", str(port)], stderr=subprocess.PIPE, text=True,
         env={**os.environ, **env})
     try:

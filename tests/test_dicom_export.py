@@ -17,7 +17,7 @@ from pydicom.encaps import generate_frames
 from pydicom.sr import _concepts_dict
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit
 
-from media.body_sites import (
+from server.photos.body_sites import (
     BODY_SITES,
     PAIRED,
     InvalidBodySite,
@@ -25,8 +25,7 @@ from media.body_sites import (
     View,
     validate_site,
 )
-from media.photo_quality import decode_image
-from server.dicom_export import (
+from server.photos.dicom_export import (
     VL_PHOTOGRAPHIC_IMAGE_STORAGE,
     ExportOptions,
     PatientInfo,
@@ -37,7 +36,8 @@ from server.dicom_export import (
     patient_age,
     photo_uids,
 )
-from server.photo_intake import CaptureSource
+from server.photos.photo_intake import CaptureSource
+from server.photos.photo_quality import decode_image
 
 BEIJING = timezone(timedelta(hours=8))
 PATIENT = PatientInfo(

@@ -11,9 +11,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from media.photo_quality import ImageFormat, QualityFlag
 from media.still_capture import StillFrame
-from server.photo_intake import (
+from server.photos.photo_intake import (
     CaptureSource,
     DecompressionBomb,
     ImageRejected,
@@ -26,6 +25,7 @@ from server.photo_intake import (
     intake_still,
     intake_upload,
 )
+from server.photos.photo_quality import ImageFormat, QualityFlag
 
 
 def _scene(w: int = 1280, h: int = 960) -> npt.NDArray[np.uint8]:

@@ -1,4 +1,4 @@
-// Growth chart renderer: draws the JSON built by server/growth/chart.py
+// Growth chart renderer: draws the JSON built by server/clinical/growth/chart.py
 // (schema "shouzhen.growth-chart.v1") as an SVG.  Plain ES module: no build
 // step, no dependencies.  It does no growth arithmetic: curves, points, ticks
 // and the target band all come from the server, the JS only scales and draws.

@@ -1,6 +1,6 @@
 import sqlalchemy as sa
 
-from server.models import AuditEntryRow
+from server.kernel.models import AuditEntryRow
 
 
 async def verify(api):

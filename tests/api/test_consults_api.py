@@ -1,8 +1,8 @@
 import sqlalchemy as sa
 
-from server.consult_lifecycle import ConsultTrigger
-from server.consults import apply_transition, load_consult
-from server.models import AuditEntryRow, ConsultRow
+from server.clinical.consult_lifecycle import ConsultTrigger
+from server.clinical.consults import apply_transition, load_consult
+from server.kernel.models import AuditEntryRow, ConsultRow
 
 from ..conftest import booking_for
 
@@ -164,7 +164,7 @@ async def test_physician_cannot_write_the_intake(api, booked_consult):
 async def test_the_intake_is_frozen_once_the_call_begins(api, booked_consult):
     booked = await booked_consult()
     consult_id = booked["consult"]["id"]
-    from server.audit_log import Actor
+    from server.kernel.audit_log import Actor
     async with api.services.db.transaction() as session:
         consult = await load_consult(session, consult_id, for_update=True)
         for trigger in (ConsultTrigger.GUARDIAN_JOINED, ConsultTrigger.ADMITTED):

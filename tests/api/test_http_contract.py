@@ -3,7 +3,7 @@ bad request, health and metrics."""
 
 from openapi_spec_validator import validate
 
-from server.app import STATIC_DIR
+from server.app.app import STATIC_DIR
 
 
 async def test_the_openapi_document_validates_and_lists_every_route(api):
@@ -61,8 +61,8 @@ async def test_healthz_is_503_when_the_database_is_unreachable(settings, clock):
 
     from aiohttp.test_utils import TestClient, TestServer
 
-    from server.app import build_app
-    from server.services import Services
+    from server.app.app import build_app
+    from server.app.services import Services
 
     unreachable = dataclasses.replace(
         settings, database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")

@@ -1,6 +1,6 @@
 import sqlalchemy as sa
 
-from server.models import AuditEntryRow, PhysicianRow
+from server.kernel.models import AuditEntryRow, PhysicianRow
 
 from ..conftest import ELIGIBLE_PHYSICIAN
 

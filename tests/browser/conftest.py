@@ -101,7 +101,7 @@ class Server:
         """`shouzhen demo`: a dermatology consult for the demo physician; both join links."""
         env = {**os.environ, "SHOUZHEN_PORT": str(self.port)}
         done = subprocess.run(
-            [sys.executable, "-m", "server.cli", "--data-dir", str(self.data_dir), "demo"],
+            [sys.executable, "-m", "server", "--data-dir", str(self.data_dir), "demo"],
             cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60, check=True)
         physician = re.search(r"physician\b.*?(http\S+/join#\S+)", done.stdout)
         guardian = re.search(r"guardian\b.*?(http\S+/join#\S+)", done.stdout)
@@ -122,7 +122,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), "serve",
+        [sys.executable, "-m", "server", "--data-dir", str(data_dir), "serve",
          "--port", str(port)], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.intake import validate_intake
-from server.specialties import Specialty
+from server.clinical.intake import validate_intake
+from server.clinical.specialties import Specialty
 
 pytestmark = pytest.mark.browser
 

@@ -52,7 +52,7 @@ BASE_ENV = {"SHOUZHEN_SECRET_KEY": SECRET, "SHOUZHEN_ADMIN_KEYS": f"alice:{ADMIN
 def spawn_node(name: str, port: int, data_dir: Path, env: dict[str, str]) -> Node:
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), "serve"],
+        [sys.executable, "-m", "server", "--data-dir", str(data_dir), "serve"],
         env={**os.environ, **BASE_ENV, "SHOUZHEN_NODE_ID": name, "SHOUZHEN_PORT": str(port),
              "SHOUZHEN_PUBLIC_URL": url, **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -6,8 +6,8 @@ import uuid
 import pytest
 import redis.asyncio as redis
 
-from server.node_registry import NodeLoad, NodeRegistry
-from server.placement import ConsultPlacement, NoLiveNode
+from server.cluster.node_registry import NodeLoad, NodeRegistry
+from server.cluster.placement import ConsultPlacement, NoLiveNode
 
 ORIGINS = frozenset({"http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9003"})
 

@@ -1,6 +1,12 @@
 import dataclasses
 
-from server.audit_log import GENESIS_HASH, AuditEntry, canonical_json, entry_hash, verify_entries
+from server.kernel.audit_log import (
+    GENESIS_HASH,
+    AuditEntry,
+    canonical_json,
+    entry_hash,
+    verify_entries,
+)
 
 
 def chain(n: int) -> list[AuditEntry]:

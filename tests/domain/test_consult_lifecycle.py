@@ -2,13 +2,13 @@ import itertools
 
 import pytest
 
-from server.consult_lifecycle import (
+from server.clinical.consult_lifecycle import (
     TRANSITIONS,
     ConsultState,
     ConsultTrigger,
     next_state,
 )
-from server.errors import TransitionNotAllowed
+from server.kernel.errors import TransitionNotAllowed
 
 EXPECTED = {
     ("booked", "guardian_joined"): "waiting",

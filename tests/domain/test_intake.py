@@ -3,9 +3,9 @@ from datetime import date
 
 import pytest
 
-from server.errors import InvalidInput, MalformedRequest
-from server.intake import DermatologyIntake, GrowthIntake, validate_intake
-from server.specialties import Specialty
+from server.clinical.intake import DermatologyIntake, GrowthIntake, validate_intake
+from server.clinical.specialties import Specialty
+from server.kernel.errors import InvalidInput, MalformedRequest
 
 BIRTH = date(2023, 5, 20)  # 3 y 6 m on TODAY
 TODAY = date(2026, 11, 20)

@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from server.errors import Forbidden, Unauthenticated
-from server.tokens import (
+from server.kernel.errors import Forbidden, Unauthenticated
+from server.kernel.tokens import (
     Role,
     issue_capture_token,
     issue_join_token,

@@ -4,9 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.errors import Conflict
-from server.specialties import Specialty
-from server.whitelist import (
+from server.clinical.specialties import Specialty
+from server.clinical.whitelist import (
     Credentials,
     Title,
     WhitelistStatus,
@@ -15,6 +14,7 @@ from server.whitelist import (
     check_status_change,
     eligibility,
 )
+from server.kernel.errors import Conflict
 
 AS_OF = date(2026, 11, 20)
 

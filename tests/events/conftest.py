@@ -18,19 +18,19 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.app import build_app
-from server.audit_log import Actor
-from server.clock import Clock
-from server.config import Settings, WebhookConfig
-from server.db import Database
-from server.models import EventDeliveryRow, OutboxEventRow
-from server.services import Services
-from server.webhooks import (
+from server.app.app import build_app
+from server.app.services import Services
+from server.events.webhooks import (
     HEADER_EVENT_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     verify_signature,
 )
+from server.kernel.audit_log import Actor
+from server.kernel.clock import Clock
+from server.kernel.config import Settings, WebhookConfig
+from server.kernel.db import Database
+from server.kernel.models import EventDeliveryRow, OutboxEventRow
 
 from ..conftest import ELIGIBLE_PHYSICIAN, PRESCRIPTION_ITEM, REFERRAL, Api, booking_for
 

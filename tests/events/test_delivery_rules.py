@@ -8,9 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.config import load_settings, parse_webhooks
-from server.errors import MalformedRequest
-from server.event_delivery import (
+from server.events.event_delivery import (
     AttemptResult,
     QueuedDelivery,
     RetryPolicy,
@@ -22,8 +20,16 @@ from server.event_delivery import (
     parse_retry_after,
     waiting_behind,
 )
-from server.quality_report import parse_period, percentile
-from server.webhooks import OutboundEvent, event_body, signature, signed_headers, verify_signature
+from server.events.webhooks import (
+    OutboundEvent,
+    event_body,
+    signature,
+    signed_headers,
+    verify_signature,
+)
+from server.kernel.config import load_settings, parse_webhooks
+from server.kernel.errors import MalformedRequest
+from server.records.quality_report import parse_period, percentile
 
 POLICY = RetryPolicy(base_seconds=1, cap_seconds=600)
 

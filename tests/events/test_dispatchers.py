@@ -10,9 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from server.config import WebhookConfig
-from server.db import Database
-from server.event_delivery import (
+from server.events.event_delivery import (
     DispatcherConfig,
     EventDispatcher,
     RedisStreamTarget,
@@ -21,8 +19,10 @@ from server.event_delivery import (
     WebhookTarget,
     wall_clock,
 )
-from server.outbox import enqueue
-from server.webhooks import OutboundEvent
+from server.events.outbox import enqueue
+from server.events.webhooks import OutboundEvent
+from server.kernel.config import WebhookConfig
+from server.kernel.db import Database
 
 from .conftest import (
     SECRET,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from server.models import AdverseEventRow, AuditEntryRow
+from server.kernel.models import AdverseEventRow, AuditEntryRow
 
 from .conftest import REFERRED, book, bring_into_call, end_through_api, eventually, make_physician
 

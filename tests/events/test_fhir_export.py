@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from fhir.resources.R4B.bundle import Bundle
 
-from server import fhir_export
-from server.fhir_export import MediaItem
-from server.models import AuditEntryRow
+from server.kernel.models import AuditEntryRow
+from server.records import fhir_export
+from server.records.fhir_export import MediaItem
 
 from .conftest import REFERRED, book, bring_into_call, end_through_api, make_physician
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from server.audit_log import Actor
-from server.models import AuditEntryRow
+from server.kernel.audit_log import Actor
+from server.kernel.models import AuditEntryRow
 
 from .conftest import (
     ABORTED,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
-from server.event_stream import EventStreamPublisher
-from server.webhooks import OutboundEvent
+from server.events.event_stream import EventStreamPublisher
+from server.events.webhooks import OutboundEvent
 
 from .conftest import (
     REFERRED,
@@ -34,7 +34,7 @@ async def stream_key():
     await client.aclose()
 
 
-# REDIS_URL means several nodes, which need the shared PostgreSQL (server/cluster.py).
+# REDIS_URL means several nodes, which need the shared PostgreSQL (server/cluster/node_cluster.py).
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_a_stream_reader_sees_the_referral_with_its_event_id(nodes, receiver, stream_key):
     node = await nodes(redis_url=REDIS_URL, event_stream_key=stream_key)

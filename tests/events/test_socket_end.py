@@ -4,8 +4,8 @@ down at that moment — gets the events once it is back."""
 
 from __future__ import annotations
 
-from server import audit_log
-from server.models import OutcomeRow
+from server.kernel import audit_log
+from server.kernel.models import OutcomeRow
 
 from ..conftest import Peer
 from .conftest import REFERRAL, assert_in_consult_order, book, make_physician, outbox_rows

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from server import audit_log
-from server.models import AuditEntryRow, OutcomeRow
+from server.kernel import audit_log
+from server.kernel.models import AuditEntryRow, OutcomeRow
 
 from .conftest import (
     ABORTED,

@@ -1,5 +1,5 @@
 """Writes tests/growth/fixtures/*.json: chart data for growth-chart.html and the
-JS smoke test.  Regenerate after changing server/growth/chart.py:
+JS smoke test.  Regenerate after changing server/clinical/growth/chart.py:
 
     python tests/growth/make_chart_fixtures.py
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from server.growth import (  # noqa: E402
+from server.clinical.growth import (  # noqa: E402
     Measurement,
     ParentHeights,
     assess_growth,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.growth import (
+from server.clinical.growth import (
     GrowthInputError,
     Measurement,
     ParentHeights,
@@ -21,7 +21,7 @@ from server.growth import (
     assess_measurement,
     validate_inputs,
 )
-from server.growth.reference import DAYS_PER_MONTH
+from server.clinical.growth.reference import DAYS_PER_MONTH
 
 BIRTH = date(2015, 1, 1)
 TODAY = date(2035, 1, 1)

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from server.growth import (
+from server.clinical.growth import (
     Measurement,
     ParentHeights,
     assess_growth,
     build_chart_data,
     percentile_curves,
 )
-from server.growth.chart import SCHEMA, nice_ticks
-from server.growth.reference import DAYS_PER_MONTH
+from server.clinical.growth.chart import SCHEMA, nice_ticks
+from server.clinical.growth.reference import DAYS_PER_MONTH
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.growth import LMS, percentile_from_z, restricted_z_score, value_at_z, z_score
-from server.growth.lms import interpolate
+from server.clinical.growth import LMS, percentile_from_z, restricted_z_score, value_at_z, z_score
+from server.clinical.growth.lms import interpolate
 
 
 def test_z_score_with_l_equal_one():

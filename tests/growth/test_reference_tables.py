@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.growth import WHO_2006, WHO_2007, lms_for_age, lms_for_lenhei, table_package
-from server.growth.reference import DAYS_PER_MONTH
+from server.clinical.growth import WHO_2006, WHO_2007, lms_for_age, lms_for_lenhei, table_package
+from server.clinical.growth.reference import DAYS_PER_MONTH
 
 # (indicator, sex, age in days, L, M, S) — WHO 2006, by day
 WHO2006_BY_DAY = [

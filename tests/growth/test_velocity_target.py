@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from server.growth import (
+from server.clinical.growth import (
     MIN_INTERVAL_DAYS,
     GrowthInputError,
     HeightPoint,

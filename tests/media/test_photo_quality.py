@@ -13,8 +13,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from media import photo_quality as pq
-from media.photo_quality import (
+from server.photos.capture import photo_quality as pq
+from server.photos.photo_quality import (
     DEFAULT_THRESHOLDS,
     DecompressionBomb,
     Guidance,

@@ -28,9 +28,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from server.clock import Clock
-from server.db import Database
-from server.models import ArchiveRow, Base, ConsultRow
+from server.kernel.clock import Clock
+from server.kernel.db import Database
+from server.kernel.models import ArchiveRow, Base, ConsultRow
 
 from ..conftest import ADMIN_KEY, AUDITOR_KEY, booking_for
 

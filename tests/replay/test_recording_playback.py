@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from server.models import AuditEntryRow, RecordingSegmentRow
-from server.replay_api import ByteRange, RangeNotSatisfiable, parse_range
+from server.api.replay_api import ByteRange, RangeNotSatisfiable, parse_range
+from server.kernel.models import AuditEntryRow, RecordingSegmentRow
 
 from .conftest import AUDITOR
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from server.models import AuditEntryRow
+from server.kernel.models import AuditEntryRow
 
 from .conftest import AUDITOR, GUARDIAN_SAYS, PHYSICIAN_SAYS, book_now
 

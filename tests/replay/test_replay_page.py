@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from playwright.async_api import Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from server.models import AuditEntryRow
+from server.kernel.models import AuditEntryRow
 
 from ..conftest import AUDITOR_KEY
 

@@ -16,10 +16,11 @@ import sqlalchemy as sa
 
 from recorder.retention import RetainedArtefact, RetentionClass, expires_at
 from recorder.storage import consult_prefix
-from server import audit_log, cli
-from server.audit_log import Actor
-from server.models import AuditEntryRow, AuditHeadRow
-from server.retention_purge import policy_from_settings
+from server.app.app import cli
+from server.kernel import audit_log
+from server.kernel.audit_log import Actor
+from server.kernel.models import AuditEntryRow, AuditHeadRow
+from server.records.retention_purge import policy_from_settings
 
 from .conftest import ADMIN, AUDITOR, later_visit
 

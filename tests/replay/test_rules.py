@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from recorder.archive_manifest import ManifestEntry
 from recorder.retention import RetentionClass, RetentionPolicy
-from server.legal_holds import HoldPeriod
-from server.replay_api import PlaybackLedger, ReplayGrant
-from server.retention_purge import (
+from server.api.replay_api import PlaybackLedger, ReplayGrant
+from server.records.legal_holds import HoldPeriod
+from server.records.retention_purge import (
     ConsultFacts,
     PurgeRecord,
     SealedArtefact,

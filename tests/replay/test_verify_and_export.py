@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from recorder.archive_manifest import MANIFEST_NAME
 from recorder.storage import consult_prefix
-from server.models import ArchiveRow, AuditEntryRow, RecordingSegmentRow
+from server.kernel.models import ArchiveRow, AuditEntryRow, RecordingSegmentRow
 
 from .conftest import AUDITOR, book_now, tamper
 

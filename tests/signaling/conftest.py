@@ -57,7 +57,7 @@ from ..media.conftest import ClientPeer, codec_tap, settle, wait_for  # noqa: E4
 async def call_with_media(api, consult_in_waiting_room):
     """A consult in call with both aiortc 'browsers' connected through the server's media
     (signalled over Socket.IO exactly as the page does), gates closed."""
-    from server.live import NAMESPACE_KEY
+    from server.app.live import NAMESPACE_KEY
 
     booked, physician, guardian = consult_in_waiting_room
     assert (await physician.call("admit"))["ok"]

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import sqlalchemy as sa
 
-from server.models import PhotoRow
+from server.kernel.models import PhotoRow
 
 from .conftest import ClientPeer, wait_for
 

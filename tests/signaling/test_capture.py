@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from server.models import AuditEntryRow, PhotoRow
+from server.kernel.models import AuditEntryRow, PhotoRow
 
 
 def skin_photo(width=1600, height=1200) -> bytes:

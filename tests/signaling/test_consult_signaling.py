@@ -6,7 +6,7 @@ import pytest
 import socketio
 import sqlalchemy as sa
 
-from server.models import AuditEntryRow, ChatMessageRow
+from server.kernel.models import AuditEntryRow, ChatMessageRow
 
 
 async def audit(api, action):

@@ -6,8 +6,8 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from server import audit_log
-from server.models import OutboxEventRow, OutcomeRow
+from server.kernel import audit_log
+from server.kernel.models import OutboxEventRow, OutcomeRow
 
 from ..conftest import PRESCRIPTION_ITEM, REFERRAL
 

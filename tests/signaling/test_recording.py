@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from recorder.archive_manifest import verify_manifest
 from recorder.storage import consult_prefix
-from server.models import ArchiveRow, RecordingSegmentRow
+from server.kernel.models import ArchiveRow, RecordingSegmentRow
 
 from .conftest import settle, wait_for
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from media.encoded_frame import EncodedFrame
-from server.still_tap import StillTap, StillUnavailable
+from server.photos.still_tap import StillTap, StillUnavailable
 
 TIME_BASE = fractions.Fraction(1, 90000)
 

@@ -1,4 +1,4 @@
-// Delivery of events to hospital systems (server/event_delivery.py): targets, recent
+// Delivery of events to hospital systems (server/events/event_delivery.py): targets, recent
 // events with each target's state, and a retry button for what is not yet acknowledged.
 import { t } from "../i18n.js";
 import { el, fmt, table, when } from "./tables.js";

@@ -1,4 +1,4 @@
-// The quality and safety report (server/quality_report.py) as tables.
+// The quality and safety report (server/records/quality_report.py) as tables.
 import { t } from "../i18n.js";
 import { el, minutes, named, percent, table, when } from "./tables.js";
 

@@ -1,5 +1,5 @@
-// The HTTP API as the call page uses it (server/consults_api.py, server/photos_api.py,
-// server/system_api.py).
+// The HTTP API as the call page uses it (server/api/consults_api.py, server/api/photos_api.py,
+// server/api/system_api.py).
 // Every error becomes an ApiError carrying the problem document's code, detail and, for
 // 422, errors[{field, message}].
 

@@ -1,9 +1,9 @@
-// The server's validation messages (English, from server/intake.py, server/outcome.py and
+// The server's validation messages (English, from server/clinical/intake.py, server/clinical/outcome.py and
 // pydantic) in the page's language. Known messages map to catalogue entries; anything else is shown as the
 // server wrote it, which is still better than nothing next to the right field.
 
 const KNOWN = [
-  // The outcome (server/outcome.py, referral.py, prescription.py).
+  // The outcome (server/clinical/outcome.py, referral.py, prescription.py).
   [/^(.+?): (?:\w+ drugs|narcotic and psychotropic drugs) may not be prescribed online/, "call.fieldmsg.controlled_drug",
     (m) => ({ drug: m[1] })],
   [/^String should match pattern '\^\[A-TV-Z\]/, "call.fieldmsg.icd10"],

@@ -1,5 +1,5 @@
 // The pre-consultation intake form (预问诊) for the consult's specialty, matching
-// server/intake.py field for field (the server refuses unknown fields).
+// server/clinical/intake.py field for field (the server refuses unknown fields).
 //
 // The form is a small tree of parts — fields, groups (JSON objects) and rows (JSON lists) —
 // each able to read its value, fill itself from a saved intake, check itself lightly, and
@@ -12,7 +12,7 @@ import { fieldMessage } from "./field-messages.js";
 import { el, setText, showMessage } from "./text.js";
 
 // Body sites for lesion sites: the same codes as the physician's photo requests
-// (media/body_sites.py), by region, with the sides each allows — M: midline only (nose,
+// (server/photos/body_sites.py), by region, with the sides each allows — M: midline only (nose,
 // navel), P: left/right/both (cheek, hand), A: any of the four (chest, back).
 // Labels: call.site.<code>, regions: call.region.<region>.
 export const BODY_SITES = {

@@ -228,7 +228,7 @@ export class LiveConsult {
     return request(this.socket, "confirm_guardian_present", {});
   }
 
-  /** `end` with an outcome body ({outcome: "completed", diagnosis, …}; server/outcome.py). */
+  /** `end` with an outcome body ({outcome: "completed", diagnosis, …}; server/clinical/outcome.py). */
   async end(body) {
     const result = await request(this.socket, "end", body);
     this.onEnded(result);

@@ -9,7 +9,7 @@ import { PrescriptionRows } from "./prescription-rows.js";
 import { el, setText, showMessage } from "./text.js";
 
 const OUTCOMES = ["completed", "referred", "aborted"];
-// server/outcome.py Aborted.reason
+// server/clinical/outcome.py Aborted.reason
 const ABORT_REASONS = ["technical_failure", "no_show_after_admit", "guardian_left", "physician_connection_lost",
   "window_expired", "other"];
 // "completed.prescription.0: message; referred.referral: message" (signaling/acks.py parse)

@@ -59,7 +59,7 @@ export class PhotoPanel {
     this.rerender(); // captions written before the names arrived
   }
 
-  /** Only the sides this site allows (media/body_sites.py): midline for the nose, etc. */
+  /** Only the sides this site allows (server/photos/body_sites.py): midline for the nose, etc. */
   fillSides() {
     const site = this.sites.find((s) => s.code === this.site.value);
     const allowed = site?.lateralities || ["left", "right", "midline", "bilateral"];

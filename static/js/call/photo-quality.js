@@ -1,4 +1,4 @@
-// A photo's quality flags and guidance codes (media/photo_quality.py) in plain words.
+// A photo's quality flags and guidance codes (server/photos/photo_quality.py) in plain words.
 // Flags say what is wrong (for the physician); guidance says what to do (for the guardian).
 import { el } from "./text.js";
 

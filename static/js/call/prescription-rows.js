@@ -4,7 +4,7 @@
 import { field, input, select } from "./form-fields.js";
 import { el } from "./text.js";
 
-// server/prescription.py Route; nothing injectable is prescribed at home.
+// server/clinical/prescription.py Route; nothing injectable is prescribed at home.
 const ROUTES = ["oral", "topical", "inhaled", "nasal", "ophthalmic", "otic", "rectal", "transdermal"];
 const MAX_ITEMS = 10;
 const TEXT_FIELDS = ["drug", "strength", "dose", "frequency", "quantity"];

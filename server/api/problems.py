@@ -1,0 +1,56 @@
+"""Every error leaves the HTTP API as an RFC 9457 problem document, from this one place."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from server.kernel.errors import ShouzhenError
+
+PROBLEM_TYPE = "application/problem+json"
+log = logging.getLogger("shouzhen.http")
+
+
+def problem_response(status: int, code: str, title: str, detail: str,
+                     instance: str, **extra: Any) -> web.Response:
+    body = {"type": f"https://shouzhen.local/problems/{code}", "title": title,
+            "status": status, "detail": detail, "instance": instance, "code": code, **extra}
+    return web.Response(status=status, content_type=PROBLEM_TYPE,
+                        text=json.dumps(body, ensure_ascii=False))
+
+
+_HTTP_CODES = {400: "malformed_request", 401: "unauthenticated", 403: "forbidden",
+               404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ShouzhenError as error:
+        return problem_response(error.status, error.code, error.title, error.detail,
+                                request.path, **error.extra)
+    except web.HTTPRequestEntityTooLarge:
+        return problem_response(
+            413, "payload_too_large", "Payload too large",
+            f"the request body is larger than the limit of {request.client_max_size} bytes",
+            request.path)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = _HTTP_CODES.get(error.status, "http_error")
+        detail = error.text if error.text and not error.text.startswith(str(error.status)) \
+            else f"{error.reason}: {request.method} {request.path}"
+        return problem_response(error.status, code, error.reason, detail, request.path)
+    except Exception:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("unhandled error", extra={"reference": reference, "path": request.path})
+        return problem_response(500, "internal_error", "Internal error",
+                                f"the server failed to handle this request; reference "
+                                f"{reference} is in the server log", request.path,
+                                reference=reference)

@@ -1,0 +1,170 @@
+"""Composes the live consult: the Socket.IO server with the `/consult` namespace, driving
+aiortc media through the encoded-frame forwarding of `media/`. Media events that matter to
+an auditor (connections, tracks, codec, overflows) become audit entries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from media import forwarding
+from media.consult_media import ConsultMedia, FrameSink, MediaConfig, MediaEvent
+from media.encoded_frame import EncodedFrame
+from server.app.services import Services
+from server.clinical.chat import ChatLog
+from server.cluster.node_cluster import Cluster
+from server.cluster.node_registry import NodeLoad
+from server.kernel.audit_log import Actor
+from server.photos.capture import PhotoService
+from server.photos.still_tap import StillTap
+from server.records.consult_archive import ConsultArchivist, recordings_key
+from server.records.consult_recording import ConsultRecorder
+from signaling.namespace import ConsultNamespace, SignalingContext
+from signaling.payloads import MAX_SDP_CHARS
+
+log = logging.getLogger("shouzhen.live")
+NAMESPACE_KEY = web.AppKey("consult_namespace", ConsultNamespace)
+# Keyframe requests are frequent and say nothing an auditor needs; everything else is kept.
+UNAUDITED_MEDIA_EVENTS = frozenset({"keyframe_requested"})
+
+
+class MediaEventAudit:
+    """Turns media events (synchronous callbacks on the loop) into audit entries, written
+    in order by one task per node so a burst never blocks the media path; a participant's
+    new peer also starts a new recording segment."""
+
+    def __init__(self, services: Services, recorders: dict[str, ConsultRecorder]) -> None:
+        self.services = services
+        self.recorders = recorders
+        self.queue: asyncio.Queue[MediaEvent] = asyncio.Queue(maxsize=10_000)
+        self.task: asyncio.Task[None] | None = None
+
+    def __call__(self, event: MediaEvent) -> None:
+        if event.kind == "peer_created" and int(event.detail.get("generation", 1)) > 1:
+            recorder = self.recorders.get(event.consult_id)
+            if recorder is not None:
+                recorder.new_segment(event.role, "reconnect")
+        if event.kind in UNAUDITED_MEDIA_EVENTS:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            log.error("media audit queue full; event not recorded",
+                      extra={"consult_id": event.consult_id, "kind": event.kind})
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while not self.queue.empty():
+            event = self.queue.get_nowait()
+            try:
+                await self.services.consults.record_event(
+                    Actor.system("media"), event.consult_id, f"media.{event.kind}",
+                    {"role": event.role, **_jsonable(event.detail)})
+            except Exception:
+                log.exception("could not audit a media event",
+                              extra={"consult_id": event.consult_id, "kind": event.kind})
+
+
+def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+            for k, v in detail.items()}
+
+
+class FanoutSink:
+    """Hands each encoded packet to several sinks (still tap, recorder); one sink failing
+    never stops the others or the forwarding that called it."""
+
+    def __init__(self, consult_id: str, sinks: list[FrameSink]) -> None:
+        self.consult_id = consult_id
+        self.sinks = sinks
+
+    def on_frame(self, role: str, frame: EncodedFrame) -> None:
+        for sink in self.sinks:
+            try:
+                sink.on_frame(role, frame)
+            except Exception:
+                log.exception("a frame sink failed", extra={"consult_id": self.consult_id})
+
+
+def attach_live_consults(app: web.Application, services: Services,
+                         photos: PhotoService) -> ConsultNamespace:
+    forwarding.verify_aiortc()  # fail at start-up, not at the first call, if aiortc moved
+    chat = ChatLog(services.db, services.clock)
+    archivist = ConsultArchivist(services.db, services.storage, services.consults, chat)
+    recorders: dict[str, ConsultRecorder] = {}
+    audit_media = MediaEventAudit(services, recorders)
+    config = MediaConfig(ice_servers=[dict(s) for s in services.settings.ice_servers],
+                         forwarding=services.settings.forwarding)  # type: ignore[arg-type]
+    still_taps: dict[str, StillTap] = {}
+
+    def media_for(consult_id: str) -> ConsultMedia:
+        tap = still_taps.setdefault(consult_id, StillTap())
+        recorder = recorders.setdefault(consult_id, ConsultRecorder(
+            consult_id, archivist.recordings_directory(consult_id), recordings_key(consult_id),
+            services.db))
+        media = ConsultMedia(consult_id, config, sink=FanoutSink(consult_id, [tap, recorder]),
+                             on_event=audit_media)
+        recorder.request_keyframe = media.request_keyframe
+        return media
+
+    async def close_consult(consult_id: str) -> None:
+        """After the call: recordings finished and listed, then the archive sealed."""
+        recorder = recorders.pop(consult_id, None)
+        if recorder is not None:
+            await recorder.finish()
+        try:
+            await archivist.seal(consult_id)
+        except Exception:
+            log.exception("sealing failed; the consult stays ended, not archived",
+                          extra={"consult_id": consult_id})
+
+    settings = services.settings
+    namespace = ConsultNamespace(SignalingContext(
+        settings=settings, clock=services.clock, consults=services.consults,
+        chat=chat, media_factory=media_for, photos=photos, still_taps=still_taps,
+        close_consult=close_consult, metrics=services.metrics))
+    cluster: Cluster | None = None
+    manager: socketio.AsyncManager | None = None
+    if settings.redis_url:
+        cluster = Cluster(settings, load=lambda: NodeLoad(
+            consults=len(namespace.live), forwarded_tracks=2 * namespace.live.in_call()))
+        namespace.ctx.cluster = cluster
+        # Emits to a consult's room reach sockets on every node.
+        manager = socketio.AsyncRedisManager(settings.redis_url,
+                                             channel=f"{settings.cluster_name}:socketio")
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp", client_manager=manager, max_http_buffer_size=4 * MAX_SDP_CHARS,
+        # A redirected browser reconnects to another node of the cluster: cross-origin.
+        cors_allowed_origins=sorted(settings.effective_cluster_origins) if cluster else None,
+        logger=False, engineio_logger=False)
+    sio.register_namespace(namespace)
+    sio.attach(app)
+    app[NAMESPACE_KEY] = namespace
+
+    async def recover_recordings(app: web.Application) -> None:
+        recovered = await archivist.recover()
+        if recovered:
+            log.warning("recovered unfinished recordings", extra={"segments": len(recovered)})
+
+    app.on_startup.append(recover_recordings)
+
+    async def close_live_consults(app: web.Application) -> None:
+        await namespace.live.close_all()
+        await namespace.wait_for_background()
+        for recorder in list(recorders.values()):
+            await recorder.finish()
+        if cluster is not None:
+            await cluster.stop()
+
+    if cluster is not None:
+        async def join_cluster(app: web.Application) -> None:
+            await cluster.start()
+
+        app.on_startup.append(join_cluster)
+    app.on_shutdown.append(close_live_consults)
+    return namespace

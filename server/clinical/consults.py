@@ -1,0 +1,412 @@
+"""Consults: booking, lifecycle transitions, the recording notice and the intake.
+
+Every change here happens in one transaction together with its audit entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.clinical.booking import BookingIn, check_booking
+from server.clinical.consult_lifecycle import (
+    INTAKE_EDITABLE_STATES,
+    OPEN_STATES,
+    ConsultState,
+    ConsultTrigger,
+    Outcome,
+    next_state,
+)
+from server.clinical.growth_intake import growth_input_errors
+from server.clinical.intake import GrowthIntake, NutritionIntake, intake_to_json, validate_intake
+from server.clinical.outcome import Aborted, Completed, Referred, outcome_data, referral_of
+from server.clinical.physicians import credentials_of, load_physician
+from server.clinical.referral import new_reference_number, referral_view
+from server.clinical.specialties import SPECIALTY_NAMES, Specialty, parse_specialty
+from server.clinical.whitelist import REASON_TEXT, WhitelistStatus, bookable_reasons
+from server.events.outbox import enqueue
+from server.kernel import audit_log
+from server.kernel.audit_log import Actor
+from server.kernel.clock import Clock
+from server.kernel.db import Database
+from server.kernel.errors import (
+    Conflict,
+    ConsultClosed,
+    ConsultNotFound,
+    Forbidden,
+    GuardianPresenceRequired,
+    InvalidInput,
+    PhysicianNotWhitelisted,
+    RecordingNoticeRequired,
+    TransitionNotAllowed,
+)
+from server.kernel.models import ChildRow, ConsultRow, IntakeRow, OutcomeRow, PhysicianRow
+from server.kernel.tokens import JoinClaims, Role, issue_join_token
+
+
+@dataclass(frozen=True)
+class JoinLinks:
+    physician: str
+    guardian: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsultRecord:
+    consult: ConsultRow
+    child: ChildRow
+    physician: PhysicianRow
+    intake: IntakeRow | None
+    outcome: OutcomeRow | None = None
+
+
+async def load_consult(session: AsyncSession, consult_id: str, *,
+                       for_update: bool = False) -> ConsultRow:
+    query = sa.select(ConsultRow).where(ConsultRow.id == consult_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await session.scalars(query)).one_or_none()
+    if row is None:
+        raise ConsultNotFound(f"no consult with id {consult_id!r}")
+    return row
+
+
+async def load_record(session: AsyncSession, consult_id: str) -> ConsultRecord:
+    consult = await load_consult(session, consult_id)
+    child = await session.get_one(ChildRow, consult.child_id)
+    physician = await session.get_one(PhysicianRow, consult.physician_id)
+    intake = await session.get(IntakeRow, consult_id)
+    outcome = await session.get(OutcomeRow, consult_id)
+    return ConsultRecord(consult, child, physician, intake, outcome)
+
+
+def physician_bookable_reasons(physician: PhysicianRow, specialty: Specialty,
+                               clock: Clock) -> list[str]:
+    return bookable_reasons(credentials_of(physician),
+                            WhitelistStatus(physician.whitelist_status), specialty,
+                            clock.today())
+
+
+async def apply_transition(
+    session: AsyncSession, consult: ConsultRow, trigger: ConsultTrigger, actor: Actor,
+    now: datetime, *, outcome: Outcome | None = None, details: dict[str, Any] | None = None,
+) -> ConsultState:
+    """Move `consult` (locked by the caller) along the lifecycle table and audit it."""
+    current = ConsultState(consult.state)
+    new = next_state(current, trigger)
+    if trigger is ConsultTrigger.ENDED and outcome is None:
+        raise TransitionNotAllowed("ending a consult needs an outcome")
+    consult.state = new.value
+    consult.updated_at = now
+    if trigger is ConsultTrigger.ADMITTED:
+        consult.admitted_at = now
+    if trigger is ConsultTrigger.ENDED:
+        consult.ended_at = now
+        consult.outcome = outcome.value if outcome else None
+    await audit_log.append(session, actor, f"consult.{trigger.value}", consult_id=consult.id,
+                           at=now, details={"from": current.value, "to": new.value,
+                                            **({"outcome": outcome.value} if outcome else {}),
+                                            **(details or {})})
+    return new
+
+
+class ConsultService:
+    def __init__(self, db: Database, clock: Clock, *, secret: str, base_url: str,
+                 default_window_minutes: int) -> None:
+        self.db = db
+        self.clock = clock
+        self.secret = secret
+        self.base_url = base_url
+        self.default_window_minutes = default_window_minutes
+
+    def join_links(self, consult: ConsultRow) -> JoinLinks:
+        def link(role: Role, subject: str) -> str:
+            token = issue_join_token(self.secret, consult_id=consult.id, role=role,
+                                     subject=subject, expires_at=consult.window_end)
+            # In the fragment, the token never reaches server logs or Referer headers.
+            return f"{self.base_url}/join#{token}"
+
+        return JoinLinks(physician=link(Role.PHYSICIAN, consult.physician_id),
+                         guardian=link(Role.GUARDIAN, consult.id),
+                         expires_at=consult.window_end)
+
+    async def book(self, actor: Actor, booking: BookingIn) -> tuple[ConsultRecord, JoinLinks]:
+        now = self.clock.now()
+        specialty = parse_specialty(booking.specialty)
+        window_end = check_booking(booking, now, self.default_window_minutes)
+        async with self.db.transaction() as session:
+            physician = await load_physician(session, booking.physician_id)
+            reasons = physician_bookable_reasons(physician, specialty, self.clock)
+            if reasons:
+                raise PhysicianNotWhitelisted(
+                    "this physician cannot take first-visit consults in "
+                    f"{specialty.value}: " + "; ".join(REASON_TEXT[r] for r in reasons), reasons)
+            child = await self._child(session, booking, now)
+            consult = ConsultRow(
+                id=str(uuid.uuid4()), specialty=specialty.value, physician_id=physician.id,
+                child_id=child.id, guardian_name=booking.guardian.name,
+                guardian_relationship=booking.guardian.relationship,
+                guardian_phone=booking.guardian.phone, state=ConsultState.BOOKED.value,
+                outcome=None, scheduled_start=booking.scheduled_start, window_end=window_end,
+                created_at=now, updated_at=now,
+            )
+            session.add(consult)
+            await session.flush()
+            await audit_log.append(session, actor, "consult.booked", consult_id=consult.id, at=now,
+                                   details={"specialty": specialty.value,
+                                            "physician_id": physician.id, "child_id": child.id,
+                                            "guardian_relationship": consult.guardian_relationship,
+                                            "scheduled_start": consult.scheduled_start,
+                                            "window_end": window_end})
+        record = ConsultRecord(consult, child, physician, None)
+        return record, self.join_links(consult)
+
+    async def _child(self, session: AsyncSession, booking: BookingIn, now: datetime) -> ChildRow:
+        given = booking.child
+        if given.patient_id is not None:
+            existing = (await session.scalars(sa.select(ChildRow).where(
+                ChildRow.hospital_patient_id == given.patient_id))).one_or_none()
+            if existing is not None:
+                if (existing.sex, existing.birth_date) != (given.sex, given.birth_date):
+                    raise Conflict(f"patient {given.patient_id} is on record with a different "
+                                   "sex or birth date; correct the booking or the record")
+                return existing
+        child = ChildRow(id=str(uuid.uuid4()), hospital_patient_id=given.patient_id,
+                         name=given.name, sex=given.sex, birth_date=given.birth_date,
+                         created_at=now)
+        session.add(child)
+        await session.flush()
+        return child
+
+    async def reissue_links(self, actor: Actor, consult_id: str) -> JoinLinks:
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id)
+            if consult.state not in (ConsultState.BOOKED, ConsultState.WAITING,
+                                     ConsultState.IN_CALL):
+                raise TransitionNotAllowed(f"the consult is {consult.state}: no links to issue")
+            await audit_log.append(session, actor, "consult.links_issued", consult_id=consult_id)
+        return self.join_links(consult)
+
+    async def record(self, consult_id: str) -> ConsultRecord:
+        async with self.db.reading() as session:
+            return await load_record(session, consult_id)
+
+    async def audit_access(self, actor: Actor, consult_id: str, what: str) -> None:
+        """Every view of the medical record by anyone is itself traceable."""
+        await self.record_event(actor, consult_id, "record.viewed", {"what": what})
+
+    async def cancel(self, actor: Actor, consult_id: str, reason: str,
+                     trigger: ConsultTrigger = ConsultTrigger.CANCELLED) -> ConsultRecord:
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            await apply_transition(session, consult, trigger, actor, self.clock.now(),
+                                   details={"reason": reason})
+            return await load_record(session, consult_id)
+
+    async def accept_recording_notice(self, actor: Actor, consult_id: str) -> ConsultRecord:
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            if ConsultState(consult.state) not in (ConsultState.BOOKED, ConsultState.WAITING,
+                                                   ConsultState.IN_CALL):
+                raise TransitionNotAllowed(f"the consult is {consult.state}")
+            if consult.recording_notice_accepted_at is None:
+                consult.recording_notice_accepted_at = self.clock.now()
+                await audit_log.append(session, actor, "consult.recording_notice_accepted",
+                                       consult_id=consult_id)
+            return await load_record(session, consult_id)
+
+    async def check_participant(self, claims: JoinClaims) -> ConsultRecord:
+        """May this link's holder enter the live consult now? (Asked at socket connect.)"""
+        record = await self.record(claims.consult_id)
+        state = ConsultState(record.consult.state)
+        if state not in OPEN_STATES:
+            raise ConsultClosed(f"the consult is {state}: it can no longer be joined",
+                                state=state.value, outcome=record.consult.outcome)
+        if claims.role is Role.PHYSICIAN:
+            if claims.subject != record.consult.physician_id:
+                raise Forbidden("this link is for another physician")
+            reasons = physician_bookable_reasons(record.physician,
+                                                 Specialty(record.consult.specialty), self.clock)
+            if reasons:
+                raise PhysicianNotWhitelisted(
+                    "this physician may not hold first-visit consults now: "
+                    + "; ".join(REASON_TEXT[r] for r in reasons), reasons)
+        return record
+
+    async def guardian_arrives(self, actor: Actor, consult_id: str) -> ConsultRecord:
+        """The guardian enters: the waiting room on first arrival; back into the call after
+        a reconnect. Needs the recording notice accepted."""
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            if consult.recording_notice_accepted_at is None:
+                raise RecordingNoticeRequired(
+                    "the guardian must accept the recording notice before joining")
+            state = ConsultState(consult.state)
+            if state is ConsultState.BOOKED:
+                await apply_transition(session, consult, ConsultTrigger.GUARDIAN_JOINED, actor,
+                                       self.clock.now())
+            elif state in (ConsultState.WAITING, ConsultState.IN_CALL):
+                await audit_log.append(session, actor, "participant.rejoined",
+                                       consult_id=consult_id, details={"state": state.value})
+            else:
+                next_state(state, ConsultTrigger.GUARDIAN_JOINED)  # raises the precise refusal
+            return await load_record(session, consult_id)
+
+    async def admit(self, actor: Actor, consult_id: str) -> ConsultRecord:
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            await apply_transition(session, consult, ConsultTrigger.ADMITTED, actor,
+                                   self.clock.now())
+            return await load_record(session, consult_id)
+
+    async def confirm_guardian_present(self, actor: Actor, consult_id: str) -> ConsultRecord:
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            if ConsultState(consult.state) is not ConsultState.IN_CALL:
+                raise TransitionNotAllowed("guardian presence is confirmed during the call; "
+                                           f"the consult is {consult.state}")
+            if consult.guardian_confirmed_at is None:
+                consult.guardian_confirmed_at = self.clock.now()
+                await audit_log.append(session, actor, "consult.guardian_confirmed",
+                                       consult_id=consult_id,
+                                       details={"relationship": consult.guardian_relationship})
+            return await load_record(session, consult_id)
+
+    async def end(self, actor: Actor, consult_id: str,
+                  body: Completed | Referred | Aborted) -> ConsultRecord:
+        """End the call with an outcome: the transition, the outcome, its audit entry and the
+        events for hospital systems are one transaction."""
+        now = self.clock.now()
+        outcome = Outcome(body.outcome)
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            if outcome is not Outcome.ABORTED and consult.guardian_confirmed_at is None:
+                raise GuardianPresenceRequired(
+                    "confirm that a guardian is with the child before ending with a clinical "
+                    "outcome")
+            referral = referral_of(body)
+            reference = new_reference_number(now.astimezone(self.clock.timezone).date()) \
+                if referral is not None else None
+            data = outcome_data(body)
+            has_prescription = isinstance(body, Completed) and bool(body.prescription)
+            await apply_transition(session, consult, ConsultTrigger.ENDED, actor, now,
+                                   outcome=outcome, details={"outcome_data": data,
+                                                             "referral_reference": reference})
+            row = OutcomeRow(consult_id=consult_id, outcome=outcome.value, data=data,
+                             referral_reference=reference,
+                             prescription_status="draft_for_review" if has_prescription else None,
+                             recorded_by=f"{actor.role}:{actor.subject}", recorded_at=now)
+            session.add(row)
+            await session.flush()
+            base = {"consult_id": consult_id, "specialty": consult.specialty,
+                    "physician_id": consult.physician_id, "child_id": consult.child_id,
+                    "ended_at": now.isoformat()}
+            await enqueue(session, "consult.ended", consult_id=consult_id, at=now,
+                          payload={**base, "outcome": outcome.value})
+            if referral is not None:
+                await enqueue(session, "referral.created", consult_id=consult_id, at=now,
+                              payload={**base, "reference_number": reference,
+                                       "referral": referral.model_dump(mode="json"),
+                                       "guardian_phone": consult.guardian_phone})
+            if isinstance(body, Completed) and body.prescription:
+                await enqueue(session, "prescription.handoff", consult_id=consult_id, at=now,
+                              payload={**base, "status": "draft_for_review",
+                                       "signed_by_physician_id": consult.physician_id,
+                                       "items": [i.model_dump(mode="json")
+                                                 for i in body.prescription]})
+            if isinstance(body, Aborted):
+                await enqueue(session, "consult.aborted", consult_id=consult_id, at=now,
+                              payload={**base, "reason": body.reason,
+                                       "follow_up": body.follow_up, "alert": True})
+            return await load_record(session, consult_id)
+
+    async def record_event(self, actor: Actor, consult_id: str, action: str,
+                           details: dict[str, Any] | None = None) -> None:
+        """An audit entry for something that changes no row (presence, media, refusals)."""
+        async with self.db.transaction() as session:
+            await audit_log.append(session, actor, action, consult_id=consult_id,
+                                   details=details or {})
+
+    async def submit_intake(self, actor: Actor, consult_id: str, raw: bytes) -> ConsultRecord:
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            if ConsultState(consult.state) not in INTAKE_EDITABLE_STATES:
+                raise TransitionNotAllowed(
+                    f"the intake can be changed only before the call; the consult is "
+                    f"{consult.state}")
+            child = await session.get_one(ChildRow, consult.child_id)
+            intake = validate_intake(Specialty(consult.specialty), raw,
+                                     birth_date=child.birth_date, today=self.clock.today())
+            if isinstance(intake, (GrowthIntake, NutritionIntake)):
+                # Impossible values for this child (metres for centimetres, a weight of 0)
+                # are refused here; merely implausible ones are scored as "re-measure".
+                problems = growth_input_errors(intake, sex=child.sex,
+                                               birth_date=child.birth_date,
+                                               today=self.clock.today())
+                if problems:
+                    raise InvalidInput(problems)
+            data = intake_to_json(intake)
+            row = await session.get(IntakeRow, consult_id)
+            if row is None:
+                row = IntakeRow(consult_id=consult_id, specialty=consult.specialty, data=data,
+                                revision=1, submitted_at=now, updated_at=now)
+                session.add(row)
+            else:
+                row.data, row.revision, row.updated_at = data, row.revision + 1, now
+            await session.flush()
+            await audit_log.append(session, actor, "intake.submitted", consult_id=consult_id,
+                                   at=now, details={"revision": row.revision, "intake": data})
+            return await load_record(session, consult_id)
+
+
+def consult_view(record: ConsultRecord, *, for_staff: bool) -> dict[str, Any]:
+    """What a participant sees of their consult; staff also see contact details and ids."""
+    c, child, doc = record.consult, record.child, record.physician
+    view: dict[str, Any] = {
+        "id": c.id,
+        "specialty": {"code": c.specialty, "zh": SPECIALTY_NAMES[Specialty(c.specialty)][0],
+                      "en": SPECIALTY_NAMES[Specialty(c.specialty)][1]},
+        "state": c.state,
+        "outcome": c.outcome,
+        "scheduled_start": c.scheduled_start.isoformat(),
+        "window_end": c.window_end.isoformat(),
+        "physician": {"name": doc.name, "title": doc.title, "department": doc.department},
+        "child": {"name": child.name, "sex": child.sex,
+                  "birth_date": child.birth_date.isoformat()},
+        "guardian": {"name": c.guardian_name, "relationship": c.guardian_relationship},
+        "recording_notice_accepted_at": _iso(c.recording_notice_accepted_at),
+        "guardian_confirmed_at": _iso(c.guardian_confirmed_at),
+        "outcome_detail": None if record.outcome is None else outcome_view(record.outcome),
+        "intake": None if record.intake is None else {
+            "revision": record.intake.revision, "data": record.intake.data,
+            "updated_at": record.intake.updated_at.isoformat()},
+    }
+    if for_staff:
+        view["physician"]["id"] = doc.id
+        view["child"]["id"] = child.id
+        view["child"]["patient_id"] = child.hospital_patient_id
+        view["guardian"]["phone"] = c.guardian_phone
+        view["created_at"] = c.created_at.isoformat()
+        view["admitted_at"] = _iso(c.admitted_at)
+        view["ended_at"] = _iso(c.ended_at)
+    return view
+
+
+def outcome_view(row: OutcomeRow) -> dict[str, Any]:
+    data = dict(row.data)
+    referral = data.get("referral")
+    if isinstance(referral, dict):
+        data["referral"] = referral_view(referral, row.referral_reference)
+    return {**data, "referral_reference": row.referral_reference,
+            "prescription_status": row.prescription_status,
+            "recorded_at": row.recorded_at.isoformat()}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,229 @@
+"""The physician registry and the hospital's dynamic whitelist, persisted and audited."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from pydantic import Field, StringConstraints
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.clinical.specialties import SPECIALTY_NAMES, Specialty
+from server.clinical.whitelist import (
+    REASON_TEXT,
+    Credentials,
+    Title,
+    WhitelistStatus,
+    check_status_change,
+    eligibility,
+)
+from server.kernel import audit_log
+from server.kernel.audit_log import Actor
+from server.kernel.clock import Clock
+from server.kernel.db import Database
+from server.kernel.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    PhysicianNotFound,
+    PhysicianNotWhitelisted,
+)
+from server.kernel.models import PhysicianRow, WhitelistChangeRow
+from server.kernel.validation import StrictModel
+
+Licence = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{6,32}$")]
+Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class PhysicianIn(StrictModel):
+    licence_number: Licence = Field(description="医师执业证书编码")
+    name: Text100
+    department: Annotated[str, StringConstraints(max_length=100)] = ""
+    title: Title
+    independent_practice_since: date
+    internet_consults_since: date | None = None
+    training_exam_passed_on: date | None = None
+    specialties: list[Specialty] = Field(min_length=1, max_length=3)
+
+
+class PhysicianPatch(StrictModel):
+    name: Text100 | None = None
+    department: Annotated[str, StringConstraints(max_length=100)] | None = None
+    title: Title | None = None
+    independent_practice_since: date | None = None
+    internet_consults_since: date | None = None
+    training_exam_passed_on: date | None = None
+    specialties: list[Specialty] | None = Field(default=None, min_length=1, max_length=3)
+
+
+class WhitelistChangeIn(StrictModel):
+    status: Literal["active", "suspended", "revoked"]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+def credentials_of(row: PhysicianRow) -> Credentials:
+    return Credentials(
+        licence_number=row.licence_number,
+        title=Title(row.title),
+        independent_practice_since=row.independent_practice_since,
+        internet_consults_since=row.internet_consults_since,
+        training_exam_passed_on=row.training_exam_passed_on,
+        specialties=frozenset(Specialty(s) for s in row.specialties),
+    )
+
+
+def _check_dates(fields: dict[str, date | None], today: date) -> None:
+    errors = [FieldError(name, "is in the future") for name, value in fields.items()
+              if value is not None and value > today]
+    if errors:
+        raise InvalidInput(errors)
+
+
+def physician_view(row: PhysicianRow, today: date,
+                   history: list[WhitelistChangeRow] | None = None) -> dict[str, Any]:
+    verdict = eligibility(credentials_of(row), today)
+    view: dict[str, Any] = {
+        "id": row.id,
+        "licence_number": row.licence_number,
+        "name": row.name,
+        "department": row.department,
+        "title": row.title,
+        "independent_practice_since": row.independent_practice_since.isoformat(),
+        "internet_consults_since": _iso(row.internet_consults_since),
+        "training_exam_passed_on": _iso(row.training_exam_passed_on),
+        "specialties": [{"code": s, "zh": SPECIALTY_NAMES[Specialty(s)][0],
+                         "en": SPECIALTY_NAMES[Specialty(s)][1]} for s in row.specialties],
+        "whitelist_status": row.whitelist_status,
+        "eligibility": {"as_of": today.isoformat(), "eligible": verdict.eligible,
+                        "reasons": [{"code": r, "text": REASON_TEXT[r]} for r in verdict.reasons]},
+        "bookable": verdict.eligible and row.whitelist_status == WhitelistStatus.ACTIVE,
+    }
+    if history is not None:
+        view["whitelist_history"] = [
+            {"from": h.from_status, "to": h.to_status, "at": h.changed_at.isoformat(),
+             "by": h.changed_by, "reason": h.reason} for h in history]
+    return view
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def load_physician(session: AsyncSession, physician_id: str, *,
+                         for_update: bool = False) -> PhysicianRow:
+    query = sa.select(PhysicianRow).where(PhysicianRow.id == physician_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await session.scalars(query)).one_or_none()
+    if row is None:
+        raise PhysicianNotFound(f"no physician with id {physician_id!r}")
+    return row
+
+
+async def _history(session: AsyncSession, physician_id: str) -> list[WhitelistChangeRow]:
+    return list((await session.scalars(
+        sa.select(WhitelistChangeRow).where(WhitelistChangeRow.physician_id == physician_id)
+        .order_by(WhitelistChangeRow.id))).all())
+
+
+class PhysicianRegistry:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def create(self, actor: Actor, data: PhysicianIn) -> dict[str, Any]:
+        today, now = self.clock.today(), self.clock.now()
+        _check_dates({"independent_practice_since": data.independent_practice_since,
+                      "internet_consults_since": data.internet_consults_since,
+                      "training_exam_passed_on": data.training_exam_passed_on}, today)
+        row = PhysicianRow(
+            id=str(uuid.uuid4()), licence_number=data.licence_number, name=data.name,
+            department=data.department, title=data.title.value,
+            independent_practice_since=data.independent_practice_since,
+            internet_consults_since=data.internet_consults_since,
+            training_exam_passed_on=data.training_exam_passed_on,
+            specialties=sorted({s.value for s in data.specialties}),
+            whitelist_status=WhitelistStatus.NOT_LISTED.value, created_at=now, updated_at=now,
+        )
+        try:
+            async with self.db.transaction() as session:
+                session.add(row)
+                await session.flush()
+                await audit_log.append(session, actor, "physician.created", details={
+                    "physician_id": row.id, **data.model_dump(mode="json")})
+        except IntegrityError:
+            raise Conflict(f"a physician with licence number {data.licence_number} "
+                           "already exists") from None
+        return physician_view(row, today, [])
+
+    async def update(self, actor: Actor, physician_id: str,
+                     patch: PhysicianPatch) -> dict[str, Any]:
+        changes = patch.model_dump(exclude_unset=True)
+        if not changes:
+            raise InvalidInput([FieldError("body", "no field to change")])
+        _check_dates({k: v for k, v in changes.items() if isinstance(v, date)},
+                     self.clock.today())
+        async with self.db.transaction() as session:
+            row = await load_physician(session, physician_id, for_update=True)
+            before = {k: _jsonable(getattr(row, k)) for k in changes}
+            for key, value in changes.items():
+                if key == "specialties":
+                    value = sorted({Specialty(s).value for s in value})
+                elif key == "title":
+                    value = Title(value).value
+                setattr(row, key, value)
+            row.updated_at = self.clock.now()
+            await audit_log.append(session, actor, "physician.updated", details={
+                "physician_id": row.id, "before": before,
+                "after": {k: _jsonable(getattr(row, k)) for k in changes}})
+            history = await _history(session, physician_id)
+        return physician_view(row, self.clock.today(), history)
+
+    async def change_status(self, actor: Actor, physician_id: str,
+                            change: WhitelistChangeIn) -> dict[str, Any]:
+        today, now = self.clock.today(), self.clock.now()
+        async with self.db.transaction() as session:
+            row = await load_physician(session, physician_id, for_update=True)
+            current, new = WhitelistStatus(row.whitelist_status), WhitelistStatus(change.status)
+            check_status_change(current, new)
+            if new is WhitelistStatus.ACTIVE:
+                verdict = eligibility(credentials_of(row), today)
+                if not verdict.eligible:
+                    raise PhysicianNotWhitelisted(
+                        "not eligible for first-visit consults: "
+                        + "; ".join(REASON_TEXT[r] for r in verdict.reasons),
+                        list(verdict.reasons))
+            row.whitelist_status = new.value
+            row.updated_at = now
+            session.add(WhitelistChangeRow(physician_id=row.id, from_status=current.value,
+                                           to_status=new.value, changed_at=now,
+                                           changed_by=f"{actor.role}:{actor.subject}",
+                                           reason=change.reason))
+            await audit_log.append(session, actor, "whitelist.status_changed", details={
+                "physician_id": row.id, "from": current.value, "to": new.value,
+                "reason": change.reason})
+            await session.flush()
+            history = await _history(session, physician_id)
+        return physician_view(row, today, history)
+
+    async def get(self, physician_id: str) -> dict[str, Any]:
+        async with self.db.reading() as session:
+            row = await load_physician(session, physician_id)
+            return physician_view(row, self.clock.today(), await _history(session, physician_id))
+
+    async def list(self, *, status: WhitelistStatus | None = None,
+                   bookable_only: bool = False) -> list[dict[str, Any]]:
+        async with self.db.reading() as session:
+            query = sa.select(PhysicianRow).order_by(PhysicianRow.name, PhysicianRow.id)
+            if status is not None:
+                query = query.where(PhysicianRow.whitelist_status == status.value)
+            rows = (await session.scalars(query)).all()
+        views = [physician_view(row, self.clock.today()) for row in rows]
+        return [v for v in views if v["bookable"]] if bookable_only else views
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
