@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from recorder.retention import RetainedArtefact, RetentionClass, expires_at
 from recorder.storage import consult_prefix
-from server.app.app import cli
+from server.app import cli
 from server.kernel import audit_log
 from server.kernel.audit_log import Actor
 from server.kernel.models import AuditEntryRow, AuditHeadRow

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from server.photos.capture import photo_quality as pq
+from server.photos import photo_quality as pq
 from server.photos.photo_quality import (
     DEFAULT_THRESHOLDS,
     DecompressionBomb,
