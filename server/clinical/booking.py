@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from server.clinical.whitelist import add_years
+from server.clinical.whitelist import add_years_on_or_before
 from server.kernel.errors import FieldError, InvalidInput
 from server.kernel.validation import StrictModel
 
@@ -48,7 +48,7 @@ class CancelIn(StrictModel):
 
 def age_in_whole_years(birth_date: date, on: date) -> int:
     years = on.year - birth_date.year
-    return years - 1 if add_years(birth_date, years) > on else years
+    return years - 1 if add_years_on_or_before(birth_date, years) > on else years
 
 
 def check_booking(booking: BookingIn, now: datetime, default_window_minutes: int) -> datetime:

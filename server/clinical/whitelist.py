@@ -62,14 +62,49 @@ class Credentials:
     specialties: frozenset[Specialty] = field(default_factory=frozenset)
 
 
+class Ineligibility(StrEnum):
+    """Why a physician may not take a first-visit consult; the codes are stable for clients."""
+
+    INDEPENDENT_PRACTICE_UNDER_3_YEARS = "independent_practice_under_3_years"
+    TITLE_BELOW_ATTENDING = "title_below_attending"
+    INTERNET_CONSULTS_UNDER_1_YEAR = "internet_consults_under_1_year"
+    TRAINING_EXAM_NOT_PASSED = "training_exam_not_passed"
+    NO_PILOT_SPECIALTY = "no_pilot_specialty"
+    NOT_WHITELISTED = "not_whitelisted"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    SPECIALTY_NOT_REGISTERED = "specialty_not_registered"
+
+
+# Every refusal is explained in words, Chinese first: a reason without its words here would
+# turn a refusal into a 500, so the table is built by walking the enum (a missing row fails
+# at import, and tests/domain/test_whitelist.py walks it too).
+_REASON_WORDS: dict[Ineligibility, tuple[str, str]] = {
+    Ineligibility.INDEPENDENT_PRACTICE_UNDER_3_YEARS: (
+        "独立临床执业不满3年", "fewer than 3 years of independent clinical practice"),
+    Ineligibility.TITLE_BELOW_ATTENDING: ("职称低于主治医师", "title below attending physician"),
+    Ineligibility.INTERNET_CONSULTS_UNDER_1_YEAR: (
+        "互联网复诊经历不满1年", "less than 1 year of internet follow-up consults"),
+    Ineligibility.TRAINING_EXAM_NOT_PASSED: (
+        "未通过首诊培训考核", "first-visit training and examination not passed"),
+    Ineligibility.NO_PILOT_SPECIALTY: ("未登记试点专科", "no pilot specialty registered"),
+    Ineligibility.NOT_WHITELISTED: ("不在医院白名单内", "not on the hospital's whitelist"),
+    Ineligibility.SUSPENDED: ("白名单资格已暂停", "suspended from the whitelist"),
+    Ineligibility.REVOKED: ("白名单资格已撤销", "revoked from the whitelist"),
+    Ineligibility.SPECIALTY_NOT_REGISTERED: ("未登记该专科", "not registered for this specialty"),
+}
+REASON_TEXT: dict[str, str] = {reason: " ".join(_REASON_WORDS[reason]) for reason in Ineligibility}
+
+
 @dataclass(frozen=True)
 class Eligibility:
     eligible: bool
-    reasons: tuple[str, ...]  # empty when eligible; codes, stable for clients
+    reasons: tuple[str, ...]  # Ineligibility members; empty when eligible
 
 
-def add_years(day: date, years: int) -> date:
-    """`day` plus whole years; 29 February lands on 28 February in common years."""
+def add_years_on_or_before(day: date, years: int) -> date:
+    """`day` plus whole years; 29 February lands on 28 February in common years, before the
+    anniversary (retention periods count the other way: on or after, 1 March)."""
     try:
         return day.replace(year=day.year + years)
     except ValueError:
@@ -78,32 +113,21 @@ def add_years(day: date, years: int) -> date:
 
 def eligibility(credentials: Credentials, as_of: date) -> Eligibility:
     reasons: list[str] = []
-    if add_years(credentials.independent_practice_since, MIN_YEARS_INDEPENDENT_PRACTICE) > as_of:
-        reasons.append("independent_practice_under_3_years")
+    if add_years_on_or_before(credentials.independent_practice_since,
+                              MIN_YEARS_INDEPENDENT_PRACTICE) > as_of:
+        reasons.append(Ineligibility.INDEPENDENT_PRACTICE_UNDER_3_YEARS)
     if credentials.title.rank < Title.ATTENDING.rank:
-        reasons.append("title_below_attending")
+        reasons.append(Ineligibility.TITLE_BELOW_ATTENDING)
     if credentials.internet_consults_since is None or (
-        add_years(credentials.internet_consults_since, MIN_YEARS_INTERNET_CONSULTS) > as_of
+        add_years_on_or_before(credentials.internet_consults_since,
+                               MIN_YEARS_INTERNET_CONSULTS) > as_of
     ):
-        reasons.append("internet_consults_under_1_year")
+        reasons.append(Ineligibility.INTERNET_CONSULTS_UNDER_1_YEAR)
     if credentials.training_exam_passed_on is None or credentials.training_exam_passed_on > as_of:
-        reasons.append("training_exam_not_passed")
+        reasons.append(Ineligibility.TRAINING_EXAM_NOT_PASSED)
     if not credentials.specialties:
-        reasons.append("no_pilot_specialty")
+        reasons.append(Ineligibility.NO_PILOT_SPECIALTY)
     return Eligibility(eligible=not reasons, reasons=tuple(reasons))
-
-
-REASON_TEXT: dict[str, str] = {
-    "independent_practice_under_3_years": "fewer than 3 years of independent clinical practice",
-    "title_below_attending": "title below attending physician",
-    "internet_consults_under_1_year": "less than 1 year of internet follow-up consults",
-    "training_exam_not_passed": "first-visit training and examination not passed",
-    "no_pilot_specialty": "no pilot specialty registered",
-    "not_whitelisted": "not on the hospital's whitelist",
-    "suspended": "suspended from the whitelist",
-    "revoked": "revoked from the whitelist",
-    "specialty_not_registered": "not registered for this specialty",
-}
 
 
 def check_status_change(current: WhitelistStatus, new: WhitelistStatus) -> None:
@@ -114,14 +138,15 @@ def check_status_change(current: WhitelistStatus, new: WhitelistStatus) -> None:
 def bookable_reasons(
     credentials: Credentials, status: WhitelistStatus, specialty: Specialty, as_of: date
 ) -> list[str]:
-    """Why this physician cannot take a first-visit consult in `specialty` today ([] = can)."""
+    """Why this physician cannot take a first-visit consult in `specialty` today ([] = can):
+    Ineligibility members."""
     reasons = list(eligibility(credentials, as_of).reasons)
     if status is WhitelistStatus.NOT_LISTED:
-        reasons.append("not_whitelisted")
+        reasons.append(Ineligibility.NOT_WHITELISTED)
     elif status is WhitelistStatus.SUSPENDED:
-        reasons.append("suspended")
+        reasons.append(Ineligibility.SUSPENDED)
     elif status is WhitelistStatus.REVOKED:
-        reasons.append("revoked")
+        reasons.append(Ineligibility.REVOKED)
     if credentials.specialties and specialty not in credentials.specialties:
-        reasons.append("specialty_not_registered")
+        reasons.append(Ineligibility.SPECIALTY_NOT_REGISTERED)
     return reasons

@@ -6,10 +6,12 @@ from hypothesis import strategies as st
 
 from server.clinical.specialties import Specialty
 from server.clinical.whitelist import (
+    REASON_TEXT,
     Credentials,
+    Ineligibility,
     Title,
     WhitelistStatus,
-    add_years,
+    add_years_on_or_before,
     bookable_reasons,
     check_status_change,
     eligibility,
@@ -62,6 +64,17 @@ def test_exam_must_be_passed_by_the_date_asked_about():
         creds(training_exam_passed_on=AS_OF + timedelta(days=1)), AS_OF).reasons
 
 
+@pytest.mark.parametrize(("passed_on", "eligible"), [
+    (AS_OF - timedelta(days=1), True),   # the day before
+    (AS_OF, True),                       # the day of the exam counts
+    (AS_OF + timedelta(days=1), False),  # a date after the one asked about does not
+])
+def test_the_exam_date_boundary(passed_on, eligible):
+    verdict = eligibility(creds(training_exam_passed_on=passed_on), AS_OF)
+    assert verdict.eligible is eligible
+    assert verdict.reasons == (() if eligible else ("training_exam_not_passed",))
+
+
 def test_every_failing_rule_is_reported_at_once():
     verdict = eligibility(creds(title=Title.RESIDENT, independent_practice_since=AS_OF,
                                 internet_consults_since=None, training_exam_passed_on=None,
@@ -75,12 +88,24 @@ def test_every_failing_rule_is_reported_at_once():
        st.dates(min_value=date(1960, 1, 1), max_value=date(2035, 12, 31)))
 def test_practice_rule_agrees_with_calendar_arithmetic(started, as_of):
     verdict = eligibility(creds(independent_practice_since=started), as_of)
-    three_years_on = add_years(started, 3)
+    three_years_on = add_years_on_or_before(started, 3)
     assert ("independent_practice_under_3_years" in verdict.reasons) == (three_years_on > as_of)
 
 
 def test_leap_day_anniversary_falls_on_28_february():
-    assert add_years(date(2024, 2, 29), 3) == date(2027, 2, 28)
+    assert add_years_on_or_before(date(2024, 2, 29), 3) == date(2027, 2, 28)
+    assert add_years_on_or_before(date(2024, 2, 29), 4) == date(2028, 2, 29)
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)),
+       st.integers(min_value=0, max_value=50))
+def test_adding_years_keeps_the_day_or_falls_back_to_28_february(day, years):
+    later = add_years_on_or_before(day, years)
+    assert later.year == day.year + years
+    if (day.month, day.day) == (2, 29) and later.day != 29:
+        assert (later.month, later.day) == (2, 28)
+    else:
+        assert (later.month, later.day) == (day.month, day.day)
 
 
 STATUS_TABLE = {
@@ -95,8 +120,10 @@ def test_status_changes_follow_the_table(current, new):
     if (current.value, new.value) in STATUS_TABLE:
         check_status_change(current, new)
     else:
-        with pytest.raises(Conflict):
+        with pytest.raises(Conflict) as refused:
             check_status_change(current, new)
+        assert refused.value.detail == (
+            f"whitelist status cannot change from {current.value} to {new.value}")
 
 
 def test_bookable_needs_eligibility_active_status_and_the_specialty():
@@ -108,3 +135,44 @@ def test_bookable_needs_eligibility_active_status_and_the_specialty():
         "not_whitelisted"]
     assert bookable_reasons(c, WhitelistStatus.ACTIVE, Specialty.NUTRITION, AS_OF) == [
         "specialty_not_registered"]
+
+
+def test_a_revoked_physician_cannot_be_booked_even_when_otherwise_eligible():
+    assert bookable_reasons(creds(), WhitelistStatus.REVOKED, Specialty.DERMATOLOGY, AS_OF) == [
+        "revoked"]
+    assert bookable_reasons(creds(), WhitelistStatus.REVOKED, Specialty.NUTRITION, AS_OF) == [
+        "revoked", "specialty_not_registered"]
+
+
+@pytest.mark.parametrize("status", [s for s in WhitelistStatus if s is not WhitelistStatus.ACTIVE])
+@given(as_of=st.dates(min_value=date(2000, 1, 1), max_value=date(2060, 12, 31)))
+def test_only_an_active_physician_is_ever_bookable(status, as_of):
+    assert bookable_reasons(creds(), status, Specialty.DERMATOLOGY, as_of)
+
+
+def test_every_reason_has_its_text_in_chinese_and_english():
+    for reason in Ineligibility:
+        text = REASON_TEXT[reason]
+        zh, _, en = text.partition(" ")
+        assert zh and all("\u4e00" <= ch <= "\u9fff" or ch.isdigit() for ch in zh), text
+        assert en.isascii() and any(ch.isalpha() for ch in en), text
+    assert set(REASON_TEXT) == set(Ineligibility)
+    assert len(set(REASON_TEXT.values())) == len(Ineligibility)
+
+
+credentials = st.builds(
+    Credentials, licence_number=st.just("110000001"), title=st.sampled_from(Title),
+    independent_practice_since=st.dates(min_value=date(1990, 1, 1),
+                                        max_value=date(2030, 1, 1)),
+    internet_consults_since=st.none() | st.dates(min_value=date(2015, 1, 1),
+                                                 max_value=date(2030, 1, 1)),
+    training_exam_passed_on=st.none() | st.dates(min_value=date(2015, 1, 1),
+                                                 max_value=date(2030, 1, 1)),
+    specialties=st.frozensets(st.sampled_from(Specialty)))
+
+
+@given(credentials, st.sampled_from(WhitelistStatus), st.sampled_from(Specialty),
+       st.dates(min_value=date(2015, 1, 1), max_value=date(2035, 1, 1)))
+def test_every_reason_ever_given_is_a_known_code_with_text(c, status, specialty, as_of):
+    for reason in bookable_reasons(c, status, specialty, as_of):
+        assert isinstance(reason, Ineligibility) and REASON_TEXT[reason]
