@@ -46,3 +46,23 @@ def test_terminal_states_allow_nothing_but_archiving_an_ended_consult():
 def test_refusal_names_what_is_allowed_instead():
     with pytest.raises(TransitionNotAllowed, match="only: admitted, cancelled, no_show"):
         next_state(ConsultState.WAITING, ConsultTrigger.ENDED)
+
+
+def test_a_refusal_from_a_terminal_state_names_no_alternative():
+    with pytest.raises(TransitionNotAllowed) as refused:
+        next_state(ConsultState.CANCELLED, ConsultTrigger.ADMITTED)
+    assert refused.value.detail == "a consult that is cancelled cannot be admitted"
+
+
+@pytest.mark.parametrize(("state", "trigger"),
+                         [(s, t) for s, t in itertools.product(ConsultState, ConsultTrigger)
+                          if (s, t) not in TRANSITIONS])
+def test_a_refusal_carries_the_state_and_trigger_as_codes(state, trigger):
+    with pytest.raises(TransitionNotAllowed) as refused:
+        next_state(state, trigger)
+    assert refused.value.extra == {"state": state.value, "trigger": trigger.value}
+    allowed = sorted(t.value for (s, t) in TRANSITIONS if s is state)
+    expected = f"a consult that is {state.value} cannot be {trigger.value}"
+    if allowed:
+        expected += f"; from {state.value} only: {', '.join(allowed)}"
+    assert refused.value.detail == expected
