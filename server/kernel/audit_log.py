@@ -5,6 +5,13 @@ previous entry's hash; the chain's head row holds the last sequence number and h
 edited, deleted, reordered or cut-off entry is found by `verify_chain`. Entries are appended
 in the same transaction as the change they record: if the change rolls back, so does its
 entry, and if the entry cannot be written, the change does not happen.
+
+The hashed form, for anyone checking the chain with other tools: the hex SHA-256 of the
+UTF-8 bytes of one JSON object holding exactly the eight fields `action`, `actor_id`,
+`actor_role`, `at`, `consult_id` (null when none), `details` (the canonical JSON text as
+stored, itself a string), `prev_hash` and `seq` (a number) — keys sorted, no whitespace,
+non-ASCII characters written as themselves, e.g.
+`{"action":"consult.booked","actor_id":"alice",…,"prev_hash":"000…","seq":1}`.
 """
 
 from __future__ import annotations
