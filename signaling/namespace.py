@@ -13,7 +13,8 @@ import socketio
 
 from server.clinical.chat import ChatLog
 from server.clinical.consult_lifecycle import ConsultState
-from server.clinical.consults import ConsultRecord, ConsultService, consult_view, outcome_view
+from server.clinical.consults import ConsultService
+from server.clinical.live_notifier import ConsultSnapshot
 from server.clinical.outcome import EndConsult, automatic_abort
 from server.cluster.node_cluster import Cluster, ClusterUnavailable
 from server.kernel.audit_log import Actor
@@ -21,9 +22,8 @@ from server.kernel.clock import Clock
 from server.kernel.config import Settings
 from server.kernel.errors import Forbidden, ShouzhenError
 from server.kernel.metrics import Metrics
-from server.kernel.models import CaptureRequestRow
 from server.kernel.tokens import Role, read_join_token
-from server.photos.capture import PhotoService, photo_view, site_selection
+from server.photos.capture import CaptureRequest, PhotoService, site_selection
 from server.photos.still_tap import StillTap
 from signaling import payloads
 from signaling.acks import Ack, EventRefused, acknowledged, ok, parse
@@ -147,18 +147,16 @@ class ConsultNamespace(socketio.AsyncNamespace):
     async def _end_abandoned(self, live: LiveConsult, role: str) -> None:
         """A call nobody can continue is never left open: once the grace period is over
         it ends as aborted with a reschedule request and an alert event."""
-        record = await self.ctx.consults.record(live.consult_id)
-        if ConsultState(record.consult.state) is not ConsultState.IN_CALL:
+        consult = await self.ctx.consults.snapshot(live.consult_id)
+        if consult.state is not ConsultState.IN_CALL:
             return
         reason = "guardian_left" if role == Role.GUARDIAN else "physician_connection_lost"
-        try:
-            ended = await self.ctx.consults.end(
+        # Ending tells this namespace (consult_ended) through the consult service.
+        with contextlib.suppress(ShouzhenError):  # ended meanwhile by someone else
+            await self.ctx.consults.end(
                 Actor.system("signaling"), live.consult_id, automatic_abort(
                     reason, f"the {role} did not come back within "
                     f"{self.ctx.settings.reconnect_grace_seconds} s"))
-        except ShouzhenError:
-            return  # ended meanwhile by someone else
-        await self.consult_ended(ended)
 
     # -- the consult --------------------------------------------------------------------
 
@@ -171,50 +169,50 @@ class ConsultNamespace(socketio.AsyncNamespace):
         participant = live.participants[state.role]
         returning = participant.status in ("reconnecting", "interrupted", "left", "in_call")
         if state.role == Role.GUARDIAN:
-            record = await self.ctx.consults.guardian_arrives(actor, state.consult_id)
+            consult = await self.ctx.consults.guardian_arrives(actor, state.consult_id)
         else:
-            record = await self.ctx.consults.record(state.consult_id)
-            await self._audit(state, "participant.joined", {"state": record.consult.state})
+            consult = await self.ctx.consults.snapshot(state.consult_id)
+            await self._audit(state, "participant.joined", {"state": consult.state.value})
         participant.cancel_grace()
-        consult_state = ConsultState(record.consult.state)
+        consult_state = consult.state
         participant.status = "in_call" if consult_state is ConsultState.IN_CALL else (
             "waiting" if state.role == Role.GUARDIAN else "joined")
         if returning:
             await self._presence(live, state.role, status="back")
         await self._presence(live, state.role)
         if state.role == Role.GUARDIAN and consult_state is ConsultState.WAITING:
-            await self._emit_to_role(live, "physician", "waiting", _waiting(record))
-            await self._consult_state(live, record)
+            await self._emit_to_role(live, "physician", "waiting", _waiting(consult))
+            await self._consult_state(live, consult)
         result: dict[str, Any] = {
-            "consult": consult_view(record, for_staff=False), "role": state.role,
+            "consult": consult.participant_view, "role": state.role,
             "ice_servers": list(self.ctx.settings.ice_servers), "presence": live.presence(),
             "chat": await self.ctx.chat.transcript(state.consult_id),
             "recording": "recording" if consult_state is ConsultState.IN_CALL else "idle",
         }
         if state.role == Role.PHYSICIAN and consult_state is ConsultState.WAITING:
-            result["waiting"] = _waiting(record)
+            result["waiting"] = _waiting(consult)
         return ok(**result)
 
     @acknowledged("admit")
     async def on_admit(self, sid: str, data: Any) -> Ack:
         state = self._state(sid, Role.PHYSICIAN)
         parse(payloads.Empty, data)
-        record = await self.ctx.consults.admit(_actor(state), state.consult_id)
+        consult = await self.ctx.consults.admit(_actor(state), state.consult_id)
         live = self.live.get(state.consult_id)
         for participant in live.participants.values():
             if participant.sid is not None:
                 participant.status = "in_call"
-        await self.emit("admitted", {"state": record.consult.state}, room=live.room)
-        await self._consult_state(live, record)
-        return ok(state=record.consult.state)
+        await self.emit("admitted", {"state": consult.state.value}, room=live.room)
+        await self._consult_state(live, consult)
+        return ok(state=consult.state.value)
 
     @acknowledged("confirm_guardian_present")
     async def on_confirm_guardian_present(self, sid: str, data: Any) -> Ack:
         state = self._state(sid, Role.PHYSICIAN)
         parse(payloads.Empty, data)
-        record = await self.ctx.consults.confirm_guardian_present(_actor(state),
-                                                                  state.consult_id)
-        confirmed_at = record.consult.guardian_confirmed_at
+        consult = await self.ctx.consults.confirm_guardian_present(_actor(state),
+                                                                   state.consult_id)
+        confirmed_at = consult.guardian_confirmed_at
         assert confirmed_at is not None
         live = self.live.get(state.consult_id)
         await self.emit("guardian_confirmed", {"confirmed_at": confirmed_at.isoformat()},
@@ -225,20 +223,20 @@ class ConsultNamespace(socketio.AsyncNamespace):
     async def on_end(self, sid: str, data: Any) -> Ack:
         state = self._state(sid, Role.PHYSICIAN)
         body = parse(EndConsult, data).root
-        record = await self.ctx.consults.end(_actor(state), state.consult_id, body)
-        await self.consult_ended(record)
-        return ok(state=record.consult.state, outcome=record.consult.outcome,
-                  outcome_detail=_outcome_detail(record))
+        # Ending tells this namespace (consult_ended) through the consult service.
+        ended = await self.ctx.consults.end(_actor(state), state.consult_id, body)
+        return ok(state=ended.state.value, outcome=ended.outcome,
+                  outcome_detail=ended.outcome_detail)
 
-    async def consult_ended(self, record: ConsultRecord) -> None:
+    async def consult_ended(self, ended: ConsultSnapshot) -> None:
         """The consult ended (by the physician over a socket or the API, or automatically):
         everyone in the room sees the outcome at once; this node's media stops."""
-        consult_id = record.consult.id
+        consult_id = ended.id
         room = f"consult:{consult_id}"
-        await self.emit("ended", {"outcome": record.consult.outcome,
-                                  "outcome_detail": _outcome_detail(record)}, room=room)
-        await self.emit("consult_state", {"state": record.consult.state,
-                                          "outcome": record.consult.outcome}, room=room)
+        await self.emit("ended", {"outcome": ended.outcome,
+                                  "outcome_detail": ended.outcome_detail}, room=room)
+        await self.emit("consult_state", {"state": ended.state.value,
+                                          "outcome": ended.outcome}, room=room)
         live = self.live.find(consult_id)
         if live is not None:
             live.ended = True
@@ -259,11 +257,11 @@ class ConsultNamespace(socketio.AsyncNamespace):
     async def on_offer(self, sid: str, data: Any) -> Ack:
         state = self._state(sid)
         body = parse(payloads.Offer, data)
-        record = await self.ctx.consults.record(state.consult_id)
-        if ConsultState(record.consult.state) is not ConsultState.IN_CALL:
+        consult = await self.ctx.consults.snapshot(state.consult_id)
+        if consult.state is not ConsultState.IN_CALL:
             raise EventRefused("transition_not_allowed",
                                f"media starts once the guardian is admitted; the consult is "
-                               f"{record.consult.state}")
+                               f"{consult.state.value}")
         live = self.live.get(state.consult_id)
         starting = live.media is None
         media = live.media_or_create(self.ctx.media_factory)
@@ -307,21 +305,20 @@ class ConsultNamespace(socketio.AsyncNamespace):
         self._in_background(self._stream_still(live, ticket.request))
         return ok(request_id=request.id, expires_at=request.expires_at.isoformat())
 
-    async def _stream_still(self, live: LiveConsult, request: CaptureRequestRow) -> None:
+    async def _stream_still(self, live: LiveConsult, request: CaptureRequest) -> None:
         media, tap = live.media, self.ctx.still_taps.get(live.consult_id)
         if media is None or tap is None:
             return
         try:
             still = await tap.capture("guardian", lambda: media.request_keyframe("guardian"))
-            row = await self.ctx.photos.accept_stream_still(request, still)
+            # Storing it tells this namespace (photo_captured) through the photo service.
+            await self.ctx.photos.accept_stream_still(request, still)
         except Exception as error:
             log.warning("stream still failed", extra={"consult_id": live.consult_id,
                                                         "error": repr(error)})
             await self.ctx.consults.record_event(
                 Actor.system("still_capture"), live.consult_id, "capture.stream_failed",
                 {"request_id": request.id, "error": type(error).__name__})
-            return
-        await self.photo_captured(live.consult_id, photo_view(row))
 
     async def photo_captured(self, consult_id: str, photo: dict[str, Any]) -> None:
         """A photo is stored: the physician's gallery and the guardian's screen show it."""
@@ -416,9 +413,9 @@ class ConsultNamespace(socketio.AsyncNamespace):
         if sid is not None:
             await self.emit(event, data, to=sid)
 
-    async def _consult_state(self, live: LiveConsult, record: ConsultRecord) -> None:
-        await self.emit("consult_state", {"state": record.consult.state,
-                                          "outcome": record.consult.outcome}, room=live.room)
+    async def _consult_state(self, live: LiveConsult, consult: ConsultSnapshot) -> None:
+        await self.emit("consult_state", {"state": consult.state.value,
+                                          "outcome": consult.outcome}, room=live.room)
 
     def _count_participants(self) -> None:
         if self.ctx.metrics is not None:
@@ -438,14 +435,10 @@ def _actor(state: SocketState) -> Actor:
     return Actor(state.role, state.subject)
 
 
-def _waiting(record: ConsultRecord) -> dict[str, Any]:
-    return {"guardian": {"name": record.consult.guardian_name,
-                         "relationship": record.consult.guardian_relationship},
-            "since": record.consult.updated_at.isoformat()}
-
-
-def _outcome_detail(record: ConsultRecord) -> dict[str, Any] | None:
-    return None if record.outcome is None else outcome_view(record.outcome)
+def _waiting(consult: ConsultSnapshot) -> dict[str, Any]:
+    return {"guardian": {"name": consult.guardian_name,
+                         "relationship": consult.guardian_relationship},
+            "since": consult.updated_at.isoformat()}
 
 
 def _remote(environ: dict[str, Any]) -> str:

@@ -19,8 +19,9 @@ import socketio
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
+from server.api.request_services import Services
 from server.app.app import build_app
-from server.app.services import Services
+from server.app.services import build_services
 from server.kernel.clock import Clock
 from server.kernel.config import Settings, StaffKey
 
@@ -123,7 +124,7 @@ class Api:
 
 @pytest.fixture
 async def api(settings: Settings, clock: Clock) -> AsyncIterator[Api]:
-    services = Services.build(settings, clock)
+    services = build_services(settings, clock)
     app = build_app(settings, services=services)
     client = TestClient(TestServer(app))
     await client.start_server()

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from server.app.services import services_of
+from server.api.request_services import services_of
 from server.kernel import audit_log
 from server.kernel.audit_log import Actor
 from server.kernel.config import Settings, StaffKey

@@ -7,10 +7,9 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from server.api.auth import authorize
+from server.api.request_services import services_of
 from server.api.responses import json_response
 from server.api.routes import PAGING, ApiRoutes, QueryParam, paging
-from server.app.live import NAMESPACE_KEY
-from server.app.services import services_of
 from server.clinical.booking import BookingIn, CancelIn
 from server.clinical.consult_lifecycle import ConsultState, ConsultTrigger
 from server.clinical.consults import ConsultRecord, JoinLinks, consult_view
@@ -155,9 +154,8 @@ async def end_consult(request: web.Request) -> web.Response:
     consult_id = request.match_info["consult_id"]
     caller = await authorize(request, participants=(Role.PHYSICIAN,), consult_id=consult_id)
     body = parse_json(EndConsult, await request.read()).root
-    record = await s.consults.end(caller.actor, consult_id, body)
-    await request.app[NAMESPACE_KEY].consult_ended(record)
-    return json_response(_view(record, caller.actor.role))
+    ended = await s.consults.end(caller.actor, consult_id, body)
+    return json_response(ended.participant_view)
 
 
 @routes.route("GET", "/api/reference/referral",

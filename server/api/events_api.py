@@ -13,9 +13,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.api.auth import authorize
+from server.api.request_services import services_of
 from server.api.responses import json_response
 from server.api.routes import PAGING, ApiRoutes, QueryParam, paging
-from server.app.services import services_of
 from server.clinical.adverse_events import AdverseEventIn, AdverseEvents
 from server.events.event_delivery import (
     EVENT_DELIVERY,

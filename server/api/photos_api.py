@@ -9,10 +9,9 @@ from functools import partial
 from aiohttp import web
 
 from server.api.auth import authorize, bearer_token, record_refusal
+from server.api.request_services import services_of
 from server.api.responses import json_response
 from server.api.routes import ApiRoutes, QueryParam
-from server.app.live import NAMESPACE_KEY
-from server.app.services import services_of
 from server.clinical.consults import ConsultRecord
 from server.kernel.errors import (
     Conflict,
@@ -23,12 +22,11 @@ from server.kernel.errors import (
 )
 from server.kernel.tokens import Role, read_capture_token
 from server.photos.body_sites import BODY_SITES
-from server.photos.capture import PhotoService, photo_view, site_selection
+from server.photos.capture import photo_view, site_selection
 from server.photos.dicom_export import PatientInfo, PhotoInfo, StudyInfo, export_photo
 from server.photos.photo_intake import CaptureSource
 
 routes = ApiRoutes()
-PHOTOS = web.AppKey("photos", PhotoService)
 EVERYONE = (Role.PHYSICIAN, Role.GUARDIAN)
 STAFF = ("admin", "auditor")
 
@@ -62,13 +60,11 @@ async def upload_capture(request: web.Request) -> web.Response:
         if claims.consult_id != consult_id:
             raise Forbidden("this capture token belongs to another consult")
         data = await read_limited(request, s.settings.max_photo_bytes)
-        row = await request.app[PHOTOS].accept_capture(claims, data, request.content_type)
+        row = await s.photos.accept_capture(claims, data, request.content_type)
     except ShouzhenError as error:
         await record_refusal(s.db, request, error, consult_id)
         raise
-    view = photo_view(row)
-    await request.app[NAMESPACE_KEY].photo_captured(consult_id, view)
-    return json_response(view, 201)
+    return json_response(photo_view(row), 201)
 
 
 @routes.route("POST", "/api/consults/{consult_id}/photos",
@@ -86,8 +82,8 @@ async def upload_gallery_photo(request: web.Request) -> web.Response:
         site = site_selection(request.query["body_site"], request.query.get("laterality"),
                               request.query.get("view", "overview"))
     data = await read_limited(request, s.settings.max_photo_bytes)
-    row = await request.app[PHOTOS].accept_guardian_upload(caller.actor, consult_id, data,
-                                                           request.content_type, site)
+    row = await s.photos.accept_guardian_upload(caller.actor, consult_id, data,
+                                                request.content_type, site)
     return json_response(photo_view(row), 201)
 
 
@@ -96,7 +92,7 @@ async def upload_gallery_photo(request: web.Request) -> web.Response:
 async def list_photos(request: web.Request) -> web.Response:
     consult_id = request.match_info["consult_id"]
     await authorize(request, staff=STAFF, participants=EVERYONE, consult_id=consult_id)
-    rows = await request.app[PHOTOS].list(consult_id)
+    rows = await services_of(request).photos.list(consult_id)
     return json_response({"photos": [photo_view(row) for row in rows]})
 
 
@@ -104,7 +100,7 @@ async def _photo_bytes(request: web.Request, which: str) -> web.Response:
     s = services_of(request)
     consult_id, photo_id = request.match_info["consult_id"], request.match_info["photo_id"]
     caller = await authorize(request, staff=STAFF, participants=EVERYONE, consult_id=consult_id)
-    photos = request.app[PHOTOS]
+    photos = s.photos
     row = await photos.get(consult_id, photo_id)
     if which == "image":
         await s.consults.audit_access(caller.actor, consult_id, f"photo:{photo_id}")
@@ -142,7 +138,7 @@ async def get_photo_dicom(request: web.Request) -> web.Response:
     consult_id, photo_id = request.match_info["consult_id"], request.match_info["photo_id"]
     caller = await authorize(request, staff=STAFF, participants=(Role.PHYSICIAN,),
                              consult_id=consult_id)
-    photos = request.app[PHOTOS]
+    photos = s.photos
     row = await photos.get(consult_id, photo_id)
     if row.body_site is None:
         raise Conflict("this photo has no body site; DICOM needs one (it was uploaded "

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.api.auth import authorize
+from server.api.request_services import services_of
 from server.api.responses import json_response
 from server.api.routes import ApiRoutes, QueryParam
-from server.app.services import services_of
 from server.clinical.physicians import PhysicianIn, PhysicianPatch, WhitelistChangeIn
 from server.clinical.whitelist import WhitelistStatus
 from server.kernel.errors import MalformedRequest

@@ -42,9 +42,9 @@ from aiohttp import web
 from recorder.storage import InvalidKey, LocalDirectoryStorage, validate_key
 from server.api.auth import authorize, record_refusal
 from server.api.problems import problem_response
+from server.api.request_services import Services, services_of
 from server.api.responses import json_response
 from server.api.routes import PAGING, ApiRoutes, QueryParam, paging
-from server.app.services import Services, services_of
 from server.clinical.consult_lifecycle import ConsultState, Outcome
 from server.clinical.consults import consult_view, load_record
 from server.clinical.specialties import SPECIALTY_NAMES, Specialty

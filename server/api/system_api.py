@@ -9,9 +9,9 @@ from aiohttp import web
 
 from server.api.auth import authorize, bearer_token, identify
 from server.api.openapi import build_document
+from server.api.request_services import services_of
 from server.api.responses import json_response
 from server.api.routes import ApiRoutes, Endpoint
-from server.app.services import services_of
 from server.clinical.specialties import SPECIALTY_NAMES, Specialty
 from server.kernel import audit_log
 from server.kernel.errors import ServiceUnavailable

@@ -1,4 +1,5 @@
-"""The aiohttp application: composes the HTTP API, the pages and (later) signaling."""
+"""The aiohttp application: the HTTP API, the pages and the live layer on the services
+that `build_services` built."""
 
 from __future__ import annotations
 
@@ -8,18 +9,15 @@ from pathlib import Path
 from aiohttp import web
 
 from server.api import consults_api, events_api, photos_api, physicians_api, replay_api, system_api
-from server.api.photos_api import PHOTOS
 from server.api.problems import problem_middleware
+from server.api.request_services import SERVICES, Services
 from server.api.routes import Endpoint, Handler
 from server.api.system_api import ENDPOINTS
 from server.app.live import attach_live_consults
-from server.app.services import SERVICES, Services
+from server.app.services import build_services
 from server.events.event_delivery import attach_event_delivery
 from server.kernel.clock import Clock
 from server.kernel.config import Settings
-from server.photos.capture import PhotoService
-from server.photos.photo_intake import IntakeLimits
-from server.photos.photo_quality import DEFAULT_THRESHOLDS
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STATIC_DIR = PROJECT_DIR / "static"
@@ -48,7 +46,7 @@ def _page(name: str) -> Handler:
 
 def build_app(settings: Settings, clock: Clock | None = None,
               services: Services | None = None) -> web.Application:
-    services = services or Services.build(settings, clock)
+    services = services or build_services(settings, clock)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[services.metrics.middleware(), problem_middleware],
@@ -65,12 +63,7 @@ def build_app(settings: Settings, clock: Clock | None = None,
         app.router.add_static("/vendor/socket.io/", SOCKET_IO_CLIENT_DIR, follow_symlinks=False)
     else:
         log.warning("socket.io-client is not installed: run `npm ci` (scripts/install does)")
-    photos = PhotoService(services.db, services.clock, services.storage,
-                          secret=settings.secret_key,
-                          limits=IntakeLimits(max_bytes=settings.max_photo_bytes),
-                          thresholds=DEFAULT_THRESHOLDS)
-    app[PHOTOS] = photos
-    attach_live_consults(app, services, photos)
+    attach_live_consults(app, services)
 
     async def start(app: web.Application) -> None:
         await services.db.migrate()

@@ -21,9 +21,10 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 
+from server.api.request_services import Services
 from server.app.app import build_app
 from server.app.live import NAMESPACE_KEY
-from server.app.services import Services
+from server.app.services import migrated_services
 from server.clinical.booking import BookingIn, ChildIn, GuardianIn
 from server.clinical.physicians import PhysicianIn, WhitelistChangeIn
 from server.clinical.specialties import Specialty
@@ -136,8 +137,11 @@ def serve_workers(settings: Settings, workers: int) -> int:
 
 
 async def _demo(settings: Settings) -> dict[str, str]:
-    services = Services.build(settings)
-    await services.db.migrate()
+    async with migrated_services(settings) as services:
+        return await _book_demo(services)
+
+
+async def _book_demo(services: Services) -> dict[str, str]:
     admin = Actor("admin", "demo")
     today = services.clock.today()
     try:
@@ -158,7 +162,6 @@ async def _demo(settings: Settings) -> dict[str, str]:
         child=ChildIn(name="李小宝", sex="female", birth_date=date(today.year - 4, 5, 20)),
         guardian=GuardianIn(name="李妈妈", relationship="mother", phone="13800138000"),
         scheduled_start=services.clock.now(), window_minutes=120))
-    await services.db.close()
     return {"consult_id": record.consult.id, "physician": links.physician,
             "guardian": links.guardian, "expires_at": links.expires_at.isoformat()}
 
@@ -173,13 +176,8 @@ def demo(args: argparse.Namespace) -> int:
 
 
 async def _verify(settings: Settings) -> audit_log.ChainVerdict:
-    services = Services.build(settings)
-    try:
-        await services.db.migrate()
-        async with services.db.reading() as session:
-            return await audit_log.verify_chain(session)
-    finally:
-        await services.db.close()
+    async with migrated_services(settings) as services, services.db.reading() as session:
+        return await audit_log.verify_chain(session)
 
 
 def audit_verify(args: argparse.Namespace) -> int:
@@ -210,15 +208,11 @@ def _operator() -> str:
 
 async def _purge(settings: Settings, *, now: datetime, dry_run: bool,
                  clock_override: bool) -> PurgeReport:
-    services = Services.build(settings)
-    try:
-        await services.db.migrate()
+    async with migrated_services(settings) as services:
         return await run_purge(services.db, services.storage,
                                actor=Actor("admin", f"cli:{_operator()}"), now=now,
                                policy=policy_from_settings(settings), dry_run=dry_run,
                                clock_override=clock_override)
-    finally:
-        await services.db.close()
 
 
 def retention_purge(args: argparse.Namespace) -> int:

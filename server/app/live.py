@@ -14,14 +14,12 @@ from aiohttp import web
 from media import forwarding
 from media.consult_media import ConsultMedia, FrameSink, MediaConfig, MediaEvent
 from media.encoded_frame import EncodedFrame
-from server.app.services import Services
-from server.clinical.chat import ChatLog
+from server.api.request_services import Services
 from server.cluster.node_cluster import Cluster
 from server.cluster.node_registry import NodeLoad
 from server.kernel.audit_log import Actor
-from server.photos.capture import PhotoService
 from server.photos.still_tap import StillTap
-from server.records.consult_archive import ConsultArchivist, recordings_key
+from server.records.consult_archive import recordings_key
 from server.records.consult_recording import ConsultRecorder
 from signaling.namespace import ConsultNamespace, SignalingContext
 from signaling.payloads import MAX_SDP_CHARS
@@ -91,11 +89,9 @@ class FanoutSink:
                 log.exception("a frame sink failed", extra={"consult_id": self.consult_id})
 
 
-def attach_live_consults(app: web.Application, services: Services,
-                         photos: PhotoService) -> ConsultNamespace:
+def attach_live_consults(app: web.Application, services: Services) -> ConsultNamespace:
     forwarding.verify_aiortc()  # fail at start-up, not at the first call, if aiortc moved
-    chat = ChatLog(services.db, services.clock)
-    archivist = ConsultArchivist(services.db, services.storage, services.consults, chat)
+    archivist = services.archivist
     recorders: dict[str, ConsultRecorder] = {}
     audit_media = MediaEventAudit(services, recorders)
     config = MediaConfig(ice_servers=[dict(s) for s in services.settings.ice_servers],
@@ -126,8 +122,10 @@ def attach_live_consults(app: web.Application, services: Services,
     settings = services.settings
     namespace = ConsultNamespace(SignalingContext(
         settings=settings, clock=services.clock, consults=services.consults,
-        chat=chat, media_factory=media_for, photos=photos, still_taps=still_taps,
-        close_consult=close_consult, metrics=services.metrics))
+        chat=services.chat, media_factory=media_for, photos=services.photos,
+        still_taps=still_taps, close_consult=close_consult, metrics=services.metrics))
+    # From here on, what the domain services report reaches the people in the call.
+    services.live.plug(namespace)
     cluster: Cluster | None = None
     manager: socketio.AsyncManager | None = None
     if settings.redis_url:

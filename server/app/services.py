@@ -1,49 +1,59 @@
-"""What request handlers and socket handlers share: one object per application."""
+"""The one place where the domain services of a process are built: `shouzhen serve`, every
+CLI command and the tests' app all get them from `build_services`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from aiohttp import web
+import contextlib
+from collections.abc import AsyncIterator
 
 from recorder.storage import LocalDirectoryStorage
+from server.api.request_services import Services
+from server.clinical.chat import ChatLog
 from server.clinical.consults import ConsultService
+from server.clinical.live_notifier import LiveRelay
 from server.clinical.physicians import PhysicianRegistry
 from server.kernel.clock import Clock
 from server.kernel.config import Settings
 from server.kernel.db import Database
 from server.kernel.metrics import Metrics
+from server.photos.capture import PhotoService
+from server.photos.photo_intake import IntakeLimits
+from server.photos.photo_quality import DEFAULT_THRESHOLDS
+from server.records.consult_archive import ConsultArchivist
 
 
-@dataclass
-class Services:
-    settings: Settings
-    db: Database
-    clock: Clock
-    physicians: PhysicianRegistry
-    consults: ConsultService
-    metrics: Metrics
-    # Recordings are written in place as they arrive, so this node needs a local directory;
-    # an object store would take the sealed files after the consult (same key layout).
-    storage: LocalDirectoryStorage
-
-    @classmethod
-    def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
-        clock = clock or Clock()
-        db = Database(settings.effective_database_url)
-        return cls(
-            settings=settings, db=db, clock=clock,
-            physicians=PhysicianRegistry(db, clock),
-            consults=ConsultService(db, clock, secret=settings.secret_key,
-                                    base_url=settings.base_url,
-                                    default_window_minutes=settings.consult_window_minutes),
-            metrics=Metrics(),
-            storage=LocalDirectoryStorage(settings.data_dir / "store"),
-        )
-
-
-SERVICES = web.AppKey("services", Services)
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    """Every domain service, once. Building touches no database and no network (only the
+    storage directory is created): `migrate` and the live layer come after."""
+    clock = clock or Clock()
+    db = Database(settings.effective_database_url)
+    storage = LocalDirectoryStorage(settings.data_dir / "store")
+    live = LiveRelay()
+    consults = ConsultService(db, clock, secret=settings.secret_key, base_url=settings.base_url,
+                              default_window_minutes=settings.consult_window_minutes,
+                              live=live)
+    chat = ChatLog(db, clock)
+    return Services(
+        settings=settings, db=db, clock=clock,
+        physicians=PhysicianRegistry(db, clock),
+        consults=consults,
+        photos=PhotoService(db, clock, storage, secret=settings.secret_key,
+                            limits=IntakeLimits(max_bytes=settings.max_photo_bytes),
+                            thresholds=DEFAULT_THRESHOLDS, live=live),
+        chat=chat,
+        archivist=ConsultArchivist(db, storage, consults, chat),
+        metrics=Metrics(),
+        storage=storage,
+        live=live,
+    )
 
 
-def services_of(request: web.Request) -> Services:
-    return request.app[SERVICES]
+@contextlib.asynccontextmanager
+async def migrated_services(settings: Settings) -> AsyncIterator[Services]:
+    """For a CLI command: the services on a migrated database, closed afterwards."""
+    services = build_services(settings)
+    try:
+        await services.db.migrate()
+        yield services
+    finally:
+        await services.db.close()

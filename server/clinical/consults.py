@@ -24,6 +24,7 @@ from server.clinical.consult_lifecycle import (
 )
 from server.clinical.growth_intake import growth_input_errors
 from server.clinical.intake import GrowthIntake, NutritionIntake, intake_to_json, validate_intake
+from server.clinical.live_notifier import ConsultSnapshot, LiveNotifier
 from server.clinical.outcome import Aborted, Completed, Referred, outcome_data, referral_of
 from server.clinical.physicians import credentials_of, load_physician
 from server.clinical.referral import new_reference_number, referral_view
@@ -117,12 +118,13 @@ async def apply_transition(
 
 class ConsultService:
     def __init__(self, db: Database, clock: Clock, *, secret: str, base_url: str,
-                 default_window_minutes: int) -> None:
+                 default_window_minutes: int, live: LiveNotifier) -> None:
         self.db = db
         self.clock = clock
         self.secret = secret
         self.base_url = base_url
         self.default_window_minutes = default_window_minutes
+        self.live = live
 
     def join_links(self, consult: ConsultRow) -> JoinLinks:
         def link(role: Role, subject: str) -> str:
@@ -196,6 +198,9 @@ class ConsultService:
         async with self.db.reading() as session:
             return await load_record(session, consult_id)
 
+    async def snapshot(self, consult_id: str) -> ConsultSnapshot:
+        return snapshot_of(await self.record(consult_id))
+
     async def audit_access(self, actor: Actor, consult_id: str, what: str) -> None:
         """Every view of the medical record by anyone is itself traceable."""
         await self.record_event(actor, consult_id, "record.viewed", {"what": what})
@@ -220,7 +225,7 @@ class ConsultService:
                                        consult_id=consult_id)
             return await load_record(session, consult_id)
 
-    async def check_participant(self, claims: JoinClaims) -> ConsultRecord:
+    async def check_participant(self, claims: JoinClaims) -> None:
         """May this link's holder enter the live consult now? (Asked at socket connect.)"""
         record = await self.record(claims.consult_id)
         state = ConsultState(record.consult.state)
@@ -236,9 +241,8 @@ class ConsultService:
                 raise PhysicianNotWhitelisted(
                     "this physician may not hold first-visit consults now: "
                     + "; ".join(REASON_TEXT[r] for r in reasons), reasons)
-        return record
 
-    async def guardian_arrives(self, actor: Actor, consult_id: str) -> ConsultRecord:
+    async def guardian_arrives(self, actor: Actor, consult_id: str) -> ConsultSnapshot:
         """The guardian enters: the waiting room on first arrival; back into the call after
         a reconnect. Needs the recording notice accepted."""
         async with self.db.transaction() as session:
@@ -255,16 +259,17 @@ class ConsultService:
                                        consult_id=consult_id, details={"state": state.value})
             else:
                 next_state(state, ConsultTrigger.GUARDIAN_JOINED)  # raises the precise refusal
-            return await load_record(session, consult_id)
+            return snapshot_of(await load_record(session, consult_id))
 
-    async def admit(self, actor: Actor, consult_id: str) -> ConsultRecord:
+    async def admit(self, actor: Actor, consult_id: str) -> ConsultSnapshot:
         async with self.db.transaction() as session:
             consult = await load_consult(session, consult_id, for_update=True)
             await apply_transition(session, consult, ConsultTrigger.ADMITTED, actor,
                                    self.clock.now())
-            return await load_record(session, consult_id)
+            return snapshot_of(await load_record(session, consult_id))
 
-    async def confirm_guardian_present(self, actor: Actor, consult_id: str) -> ConsultRecord:
+    async def confirm_guardian_present(self, actor: Actor,
+                                       consult_id: str) -> ConsultSnapshot:
         async with self.db.transaction() as session:
             consult = await load_consult(session, consult_id, for_update=True)
             if ConsultState(consult.state) is not ConsultState.IN_CALL:
@@ -275,12 +280,14 @@ class ConsultService:
                 await audit_log.append(session, actor, "consult.guardian_confirmed",
                                        consult_id=consult_id,
                                        details={"relationship": consult.guardian_relationship})
-            return await load_record(session, consult_id)
+            return snapshot_of(await load_record(session, consult_id))
 
     async def end(self, actor: Actor, consult_id: str,
-                  body: Completed | Referred | Aborted) -> ConsultRecord:
+                  body: Completed | Referred | Aborted) -> ConsultSnapshot:
         """End the call with an outcome: the transition, the outcome, its audit entry and the
-        events for hospital systems are one transaction."""
+        events for hospital systems are one transaction; once it is committed, the people in
+        the call are told (whoever ended it: the physician's socket or the API, or the
+        automatic abort)."""
         now = self.clock.now()
         outcome = Outcome(body.outcome)
         async with self.db.transaction() as session:
@@ -323,7 +330,9 @@ class ConsultService:
                 await enqueue(session, "consult.aborted", consult_id=consult_id, at=now,
                               payload={**base, "reason": body.reason,
                                        "follow_up": body.follow_up, "alert": True})
-            return await load_record(session, consult_id)
+            ended = snapshot_of(await load_record(session, consult_id))
+        await self.live.consult_ended(ended)
+        return ended
 
     async def record_event(self, actor: Actor, consult_id: str, action: str,
                            details: dict[str, Any] | None = None) -> None:
@@ -396,6 +405,16 @@ def consult_view(record: ConsultRecord, *, for_staff: bool) -> dict[str, Any]:
         view["admitted_at"] = _iso(c.admitted_at)
         view["ended_at"] = _iso(c.ended_at)
     return view
+
+
+def snapshot_of(record: ConsultRecord) -> ConsultSnapshot:
+    c = record.consult
+    return ConsultSnapshot(
+        id=c.id, state=ConsultState(c.state), outcome=c.outcome,
+        outcome_detail=None if record.outcome is None else outcome_view(record.outcome),
+        guardian_name=c.guardian_name, guardian_relationship=c.guardian_relationship,
+        updated_at=c.updated_at, guardian_confirmed_at=c.guardian_confirmed_at,
+        participant_view=consult_view(record, for_staff=False))
 
 
 def outcome_view(row: OutcomeRow) -> dict[str, Any]:

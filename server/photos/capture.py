@@ -25,6 +25,7 @@ from media.still_capture import StillFrame
 from recorder.storage import ArtefactStorage, consult_prefix, key_join
 from server.clinical.consult_lifecycle import ConsultState
 from server.clinical.consults import load_consult
+from server.clinical.live_notifier import LiveNotifier
 from server.kernel import audit_log
 from server.kernel.audit_log import Actor
 from server.kernel.clock import Clock
@@ -77,8 +78,25 @@ class PhotoRejected(ShouzhenError):
 
 
 @dataclass(frozen=True)
+class CaptureRequest:
+    """One pending request for a photo of a body site."""
+
+    id: str
+    consult_id: str
+    body_site: str
+    laterality: str | None
+    view: str | None
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, row: CaptureRequestRow) -> CaptureRequest:
+        return cls(id=row.id, consult_id=row.consult_id, body_site=row.body_site,
+                   laterality=row.laterality, view=row.view, expires_at=row.expires_at)
+
+
+@dataclass(frozen=True)
 class CaptureTicket:
-    request: CaptureRequestRow
+    request: CaptureRequest
     token: str
     site: SiteSelection
 
@@ -122,13 +140,15 @@ def photo_view(row: PhotoRow) -> dict[str, Any]:
 
 class PhotoService:
     def __init__(self, db: Database, clock: Clock, storage: ArtefactStorage, *, secret: str,
-                 limits: IntakeLimits, thresholds: QualityThresholds) -> None:
+                 limits: IntakeLimits, thresholds: QualityThresholds,
+                 live: LiveNotifier) -> None:
         self.db = db
         self.clock = clock
         self.storage = storage
         self.secret = secret
         self.limits = limits
         self.thresholds = thresholds
+        self.live = live
 
     async def request_capture(self, actor: Actor, consult_id: str, site: SiteSelection,
                               retake_of: str | None = None) -> CaptureTicket:
@@ -156,23 +176,27 @@ class PhotoService:
                                                     "retake_of": retake_of})
         token = issue_capture_token(self.secret, consult_id=consult_id, request_id=request.id,
                                     expires_at=request.expires_at)
-        return CaptureTicket(request, token, site)
+        return CaptureTicket(CaptureRequest.of(request), token, site)
 
     async def accept_capture(self, claims: CaptureClaims, data: bytes, mime: str) -> PhotoRow:
-        """The guardian's device uploads the still for one request, once."""
+        """The guardian's device uploads the still for one request, once; the people in the
+        call see it at once."""
         request = await self._pending_request(claims)
         intake = await self._intake(partial(intake_upload, data, mime,
                                             source=CaptureSource.DEVICE, limits=self.limits,
                                             thresholds=self.thresholds))
-        return await self._store(Actor("guardian", claims.consult_id), claims.consult_id,
-                                 intake, request=request)
+        row = await self._store(Actor("guardian", claims.consult_id), claims.consult_id,
+                                intake, request=request)
+        await self.live.photo_captured(row.consult_id, photo_view(row))
+        return row
 
-    async def accept_stream_still(self, request: CaptureRequestRow,
-                                  still: StillFrame) -> PhotoRow:
-        """The fallback decoded from the forwarded stream; does not use up the request."""
+    async def accept_stream_still(self, request: CaptureRequest, still: StillFrame) -> None:
+        """The fallback decoded from the forwarded stream; does not use up the request. The
+        people in the call see it at once."""
         intake = await self._intake(partial(intake_still, still, thresholds=self.thresholds))
-        return await self._store(Actor.system("still_capture"), request.consult_id, intake,
-                                 request=request, claim=False)
+        row = await self._store(Actor.system("still_capture"), request.consult_id, intake,
+                                request=request, claim=False)
+        await self.live.photo_captured(row.consult_id, photo_view(row))
 
     async def accept_guardian_upload(self, actor: Actor, consult_id: str, data: bytes,
                                      mime: str, site: SiteSelection | None) -> PhotoRow:
@@ -187,7 +211,7 @@ class PhotoService:
                                             thresholds=self.thresholds))
         return await self._store(actor, consult_id, intake, request=None, site=site)
 
-    async def _pending_request(self, claims: CaptureClaims) -> CaptureRequestRow:
+    async def _pending_request(self, claims: CaptureClaims) -> CaptureRequest:
         async with self.db.reading() as session:
             request = await session.get(CaptureRequestRow, claims.request_id)
         if request is None or request.consult_id != claims.consult_id:
@@ -197,7 +221,7 @@ class PhotoService:
         if request.expires_at <= self.clock.now():
             raise Unauthenticated("the capture request has expired; the physician can ask "
                                   "again")
-        return request
+        return CaptureRequest.of(request)
 
     async def _intake(self, work: Any) -> IntakePhoto:
         loop = asyncio.get_running_loop()
@@ -208,7 +232,7 @@ class PhotoService:
         return intake
 
     async def _store(self, actor: Actor, consult_id: str, intake: IntakePhoto, *,
-                     request: CaptureRequestRow | None, claim: bool = True,
+                     request: CaptureRequest | None, claim: bool = True,
                      site: SiteSelection | None = None) -> PhotoRow:
         photo_id = secrets.token_hex(16)
         folder = key_join(consult_prefix(consult_id), "photos")

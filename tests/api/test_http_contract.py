@@ -62,11 +62,11 @@ async def test_healthz_is_503_when_the_database_is_unreachable(settings, clock):
     from aiohttp.test_utils import TestClient, TestServer
 
     from server.app.app import build_app
-    from server.app.services import Services
+    from server.app.services import build_services
 
     unreachable = dataclasses.replace(
         settings, database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
-    services = Services.build(unreachable, clock)
+    services = build_services(unreachable, clock)
     app = build_app(unreachable, services=services)
     app.on_startup.clear()  # no migrations: the point is that the database is gone
     client = TestClient(TestServer(app))

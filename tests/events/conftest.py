@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from server.app.app import build_app
-from server.app.services import Services
+from server.app.services import build_services
 from server.events.webhooks import (
     HEADER_EVENT_ID,
     HEADER_SIGNATURE,
@@ -173,7 +173,7 @@ async def nodes(settings: Settings, clock: Clock) -> AsyncIterator[
 
     async def start(**changes: Any) -> Api:
         node_settings = dataclasses.replace(settings, **changes)
-        services = Services.build(node_settings, clock)
+        services = build_services(node_settings, clock)
         client = TestClient(TestServer(build_app(node_settings, services=services)))
         await client.start_server()
         started.append(client)
