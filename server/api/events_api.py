@@ -16,7 +16,7 @@ from server.api.auth import authorize
 from server.api.request_services import services_of
 from server.api.responses import json_response
 from server.api.routes import PAGING, ApiRoutes, QueryParam, paging
-from server.clinical.adverse_events import AdverseEventIn, AdverseEvents
+from server.clinical.adverse_events import AdverseEventIn
 from server.events.event_delivery import (
     EVENT_DELIVERY,
     DeliveryStatus,
@@ -310,7 +310,7 @@ async def post_adverse_event(request: web.Request) -> web.Response:
     consult_id = request.match_info["consult_id"]
     caller = await authorize(request, staff=("admin",), consult_id=consult_id)
     body = parse_json(AdverseEventIn, await request.read())
-    report = await AdverseEvents(s.db, s.clock).report(caller.actor, consult_id, body)
+    report = await s.adverse_events.report(caller.actor, consult_id, body)
     delivery = request.app.get(EVENT_DELIVERY)
     if delivery is not None:
         delivery.nudge()
@@ -324,5 +324,5 @@ async def list_adverse_events(request: web.Request) -> web.Response:
     s = services_of(request)
     consult_id = request.match_info["consult_id"]
     caller = await authorize(request, staff=("admin", "auditor"), consult_id=consult_id)
-    events = await AdverseEvents(s.db, s.clock).list_for(caller.actor, consult_id)
+    events = await s.adverse_events.list_for(caller.actor, consult_id)
     return json_response({"consult_id": consult_id, "adverse_events": events})

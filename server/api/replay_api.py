@@ -76,7 +76,7 @@ from server.records.consult_export import (
     verify_consult_archive,
     write_export,
 )
-from server.records.legal_holds import LegalHoldIn, LegalHolds, held_consults, list_holds
+from server.records.legal_holds import LegalHoldIn, held_consults, list_holds
 from server.records.retention_purge import (
     ConsultFacts,
     ManifestProblem,
@@ -725,7 +725,7 @@ async def get_legal_holds(request: web.Request) -> web.Response:
     caller = await authorize(request, staff=("admin", "auditor"), consult_id=consult_id)
     if consult_id is None:
         raise ConsultNotFound("no consult has this id")
-    holds = await LegalHolds(s.db, s.clock).list(consult_id)
+    holds = await s.legal_holds.list(consult_id)
     await s.consults.audit_access(caller.actor, consult_id, "legal_holds")
     return json_response({"legal_holds": holds})
 
@@ -740,8 +740,8 @@ async def place_legal_hold(request: web.Request) -> web.Response:
     if consult_id is None:
         raise ConsultNotFound("no consult has this id")
     body = parse_json(LegalHoldIn, await request.read())
-    return json_response(await LegalHolds(s.db, s.clock).place(caller.actor, consult_id,
-                                                                body.reason), 201)
+    return json_response(await s.legal_holds.place(caller.actor, consult_id, body.reason),
+                         201)
 
 
 @routes.route("POST", "/api/consults/{consult_id}/legal-holds/{hold_id}/clear",
@@ -755,8 +755,8 @@ async def clear_legal_hold(request: web.Request) -> web.Response:
     if consult_id is None or not raw.isdigit() or len(raw) > 9:
         raise NotFound("no such legal hold")
     body = parse_json(LegalHoldIn, await request.read())
-    return json_response(await LegalHolds(s.db, s.clock).clear(caller.actor, consult_id,
-                                                                int(raw), body.reason))
+    return json_response(await s.legal_holds.clear(caller.actor, consult_id, int(raw),
+                                                   body.reason))
 
 
 # -- retention purge (admin) -------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from recorder.storage import LocalDirectoryStorage
+from server.clinical.adverse_events import AdverseEvents
 from server.clinical.chat import ChatLog
 from server.clinical.consults import ConsultService
 from server.clinical.live_notifier import LiveRelay
@@ -18,6 +19,7 @@ from server.kernel.db import Database
 from server.kernel.metrics import Metrics
 from server.photos.capture import PhotoService
 from server.records.consult_archive import ConsultArchivist
+from server.records.legal_holds import LegalHolds
 
 
 @dataclass
@@ -29,7 +31,9 @@ class Services:
     consults: ConsultService
     photos: PhotoService
     chat: ChatLog
+    adverse_events: AdverseEvents
     archivist: ConsultArchivist
+    legal_holds: LegalHolds
     metrics: Metrics
     # Recordings are written in place as they arrive, so this node needs a local directory;
     # an object store would take the sealed files after the consult (same key layout).

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from recorder.storage import LocalDirectoryStorage
 from server.api.request_services import Services
+from server.clinical.adverse_events import AdverseEvents
 from server.clinical.chat import ChatLog
 from server.clinical.consults import ConsultService
 from server.clinical.live_notifier import LiveRelay
@@ -20,6 +21,7 @@ from server.photos.capture import PhotoService
 from server.photos.photo_intake import IntakeLimits
 from server.photos.photo_quality import DEFAULT_THRESHOLDS
 from server.records.consult_archive import ConsultArchivist
+from server.records.legal_holds import LegalHolds
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
@@ -41,7 +43,9 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
                             limits=IntakeLimits(max_bytes=settings.max_photo_bytes),
                             thresholds=DEFAULT_THRESHOLDS, live=live),
         chat=chat,
+        adverse_events=AdverseEvents(db, clock),
         archivist=ConsultArchivist(db, storage, consults, chat),
+        legal_holds=LegalHolds(db, clock),
         metrics=Metrics(),
         storage=storage,
         live=live,
