@@ -1,34 +1,42 @@
-"""Who is calling: staff by named API key (admin, auditor), participants by join token.
+"""Who is calling: staff by named API key (admin, auditor), participants by join token,
+the guardian's device by capture token, an auditor's media element by playback grant.
 
-Every refused attempt is itself an audit entry, written in its own transaction (the request
-it belongs to is failing, so nothing else would record it).
+The registry (server/api/routes.py) lets a request reach its handler only through
+:func:`admit`, with the access its route declares (server/api/access.py); handlers get the
+:class:`Caller` and never check credentials themselves. Every refused attempt is itself an
+audit entry, written in its own transaction (the request it belongs to is failing, so
+nothing else would record it).
 """
 
 from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
 
+from server.api.access import CONSULT_PARAM, Access
+from server.api.replay_grants import ReplayGrant, read_grant
 from server.api.request_services import services_of
 from server.kernel import audit_log
 from server.kernel.audit_log import Actor
 from server.kernel.config import Settings, StaffKey
 from server.kernel.db import Database
 from server.kernel.errors import Forbidden, ShouzhenError, Unauthenticated
-from server.kernel.tokens import JoinClaims, Role, read_join_token
-
-STAFF_ROLES = ("admin", "auditor")
+from server.kernel.tokens import CaptureClaims, JoinClaims, read_capture_token, read_join_token
 
 
 @dataclass(frozen=True)
 class Caller:
+    """The authenticated principal a handler is handed."""
+
     actor: Actor
     join: JoinClaims | None = None  # set for physicians and guardians
+    capture: CaptureClaims | None = None  # set for the device's capture upload
+    grant: ReplayGrant | None = None  # set when an auditor's playback grant was the credential
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -81,24 +89,73 @@ async def record_refusal(db: Database, request: web.Request, error: ShouzhenErro
                         if consult_id and not well_formed else {})})
 
 
-async def authorize(request: web.Request, *, staff: tuple[str, ...] = (),
-                    participants: tuple[Role, ...] = (), consult_id: str | None = None) -> Caller:
-    """The caller, if they may act here: a staff role in `staff`, or a participant in
-    `participants` whose token is for `consult_id`. Refusals are audited, then raised."""
+async def admit(request: web.Request, access: Access) -> Caller:
+    """The caller, if `access` lets them in here; a refusal is audited, then raised."""
     services = services_of(request)
+    consult_id = request.match_info.get(CONSULT_PARAM)
+    now = services.clock.now()
     caller: Caller | None = None
     try:
-        caller = identify(services.settings, bearer_token(request), services.clock.now())
+        if access.capture:
+            return _capture_holder(services.settings, bearer_token(request), consult_id, now)
+        grant = request.query.get("grant") if access.replay_grant else None
+        if grant is not None:
+            return _grant_holder(services.settings, grant, consult_id, now)
+        caller = identify(services.settings, bearer_token(request), now)
         if caller.join is None:
-            if caller.actor.role not in staff:
+            if caller.actor.role not in access.staff:
                 raise Forbidden(f"the {caller.actor.role} role may not do this")
         else:
-            if caller.join.role not in participants:
+            if caller.join.role not in access.participants:
                 raise Forbidden(f"a {caller.join.role.value}'s link may not do this")
-            if consult_id is None or caller.join.consult_id != consult_id:
+            if not access.any_consult and caller.join.consult_id != consult_id:
                 raise Forbidden("this link belongs to another consult")
         return caller
     except ShouzhenError as error:
         await record_refusal(services.db, request, error, consult_id,
                              caller.actor if caller is not None else None)
         raise
+
+
+def _capture_holder(settings: Settings, token: str | None, consult_id: str | None,
+                    now: datetime) -> Caller:
+    if token is None:
+        raise Unauthenticated("send the capture token as 'Authorization: Bearer <token>'")
+    claims = read_capture_token(settings.secret_key, token, now=now)
+    if claims.consult_id != consult_id:
+        raise Forbidden("this capture token belongs to another consult")
+    return Caller(Actor("guardian", claims.consult_id), capture=claims)
+
+
+def _grant_holder(settings: Settings, token: str, consult_id: str | None,
+                  now: datetime) -> Caller:
+    # The grant rides in the query string, which the audit log never records (it keeps the
+    # path only).
+    grant = read_grant(settings.secret_key, token, now)
+    if grant.consult_id != consult_id:
+        raise Forbidden("this replay grant belongs to another consult")
+    if grant.auditor not in {key.name for key in settings.auditor_keys}:
+        raise Forbidden("the auditor of this grant no longer has a key")
+    return Caller(Actor("auditor", grant.auditor), grant=grant)
+
+
+CallerHandler = Callable[[web.Request, Caller], Awaitable[web.StreamResponse]]
+
+
+def enforced(access: Access, handler: CallerHandler) -> Callable[
+        [web.Request], Awaitable[web.StreamResponse]]:
+    """`handler` behind the access its route declares, handed the admitted caller."""
+    async def admitted(request: web.Request) -> web.StreamResponse:
+        caller = await admit(request, access)
+        if not access.capture:
+            return await handler(request, caller)
+        # A capture token is spent by one upload: any refused upload (too large, not an
+        # image, already used) is a refused use of the token, audited like a bad token.
+        try:
+            return await handler(request, caller)
+        except ShouzhenError as error:
+            await record_refusal(services_of(request).db, request, error,
+                                 request.match_info.get(CONSULT_PARAM))
+            raise
+
+    return admitted

@@ -12,10 +12,9 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.api.auth import authorize
 from server.api.request_services import services_of
 from server.api.responses import json_response
-from server.api.routes import PAGING, ApiRoutes, QueryParam, paging
+from server.api.routes import PAGING, ApiRoutes, Caller, QueryParam, paging
 from server.clinical.adverse_events import AdverseEventIn
 from server.events.event_delivery import (
     EVENT_DELIVERY,
@@ -27,7 +26,6 @@ from server.events.event_delivery import (
 from server.kernel import audit_log
 from server.kernel.errors import Conflict, MalformedRequest, NotFound
 from server.kernel.models import EventDeliveryRow, OutboxEventRow
-from server.kernel.tokens import Role
 from server.kernel.validation import parse_json
 from server.records.fhir_export import export_consult
 from server.records.quality_report import parse_period, quality_report
@@ -120,9 +118,8 @@ def _configured_targets(request: web.Request) -> set[str]:
                      QueryParam("status", "pending | retrying | delivered"),
                      QueryParam("type", "an event type, e.g. referral.created"),
                      *PAGING))
-async def list_events(request: web.Request) -> web.Response:
+async def list_events(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    await authorize(request, staff=("admin",))
     limit, offset = paging(request.query)
     status = request.query.get("status")
     if status is not None and status not in EVENT_STATUSES:
@@ -169,9 +166,8 @@ async def _waits(session: AsyncSession, event: OutboxEventRow) -> dict[tuple[str
 @routes.route("GET", "/api/events/{event_id}",
               summary="One event: its data and its delivery to each target (audited)",
               tag="events", auth=("admin",), errors=(404,))
-async def get_event(request: web.Request) -> web.Response:
+async def get_event(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    caller = await authorize(request, staff=("admin",))
     event_id = request.match_info["event_id"]
     async with s.db.reading() as session:
         event = await _load_event(session, event_id)
@@ -190,9 +186,8 @@ async def get_event(request: web.Request) -> web.Response:
               summary="Make the event's unacknowledged deliveries due now (audited)",
               tag="events", auth=("admin",), errors=(404, 409),
               query=(QueryParam("target", "only this target"),))
-async def retry_event(request: web.Request) -> web.Response:
+async def retry_event(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    caller = await authorize(request, staff=("admin",))
     event_id = request.match_info["event_id"]
     only = request.query.get("target")
     now = wall_clock()
@@ -233,9 +228,8 @@ async def retry_event(request: web.Request) -> web.Response:
 @routes.route("GET", "/api/event-targets",
               summary="Each delivery target: configured here, and its deliveries by status",
               tag="events", auth=("admin",))
-async def list_event_targets(request: web.Request) -> web.Response:
+async def list_event_targets(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    await authorize(request, staff=("admin",))
     d, o = EventDeliveryRow, OutboxEventRow
     async with s.db.reading() as session:
         counts = (await session.execute(
@@ -266,11 +260,9 @@ async def list_event_targets(request: web.Request) -> web.Response:
               summary="The consult as a FHIR R4 (R4B) Bundle (audited)", tag="fhir",
               auth=("admin", "auditor", "physician"), errors=(404,),
               success_media_type="application/fhir+json")
-async def get_fhir_bundle(request: web.Request) -> web.Response:
+async def get_fhir_bundle(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
     consult_id = request.match_info["consult_id"]
-    caller = await authorize(request, staff=("admin", "auditor"),
-                             participants=(Role.PHYSICIAN,), consult_id=consult_id)
     async with s.db.reading() as session:
         bundle = await export_consult(session, consult_id, now=datetime.now(UTC))
     await s.consults.audit_access(caller.actor, consult_id, "fhir")
@@ -288,9 +280,8 @@ async def get_fhir_bundle(request: web.Request) -> web.Response:
                                 {"type": "string", "format": "date"}),
                      QueryParam("to", "last day, included, YYYY-MM-DD",
                                 {"type": "string", "format": "date"})))
-async def get_quality_report(request: web.Request) -> web.Response:
+async def get_quality_report(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    caller = await authorize(request, staff=("admin",))
     period = parse_period(request.query.get("from"), request.query.get("to"),
                           today=s.clock.today(), timezone=s.clock.timezone)
     async with s.db.reading() as session:
@@ -305,10 +296,9 @@ async def get_quality_report(request: web.Request) -> web.Response:
               summary="File an adverse event (负性事件) against a consult (audited)",
               tag="reports", auth=("admin",), body=AdverseEventIn, success=201,
               errors=(404,))
-async def post_adverse_event(request: web.Request) -> web.Response:
+async def post_adverse_event(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
     consult_id = request.match_info["consult_id"]
-    caller = await authorize(request, staff=("admin",), consult_id=consult_id)
     body = parse_json(AdverseEventIn, await request.read())
     report = await s.adverse_events.report(caller.actor, consult_id, body)
     delivery = request.app.get(EVENT_DELIVERY)
@@ -320,9 +310,8 @@ async def post_adverse_event(request: web.Request) -> web.Response:
 @routes.route("GET", "/api/consults/{consult_id}/adverse-events",
               summary="The adverse events filed against a consult (audited)", tag="reports",
               auth=("admin", "auditor"), errors=(404,))
-async def list_adverse_events(request: web.Request) -> web.Response:
+async def list_adverse_events(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
     consult_id = request.match_info["consult_id"]
-    caller = await authorize(request, staff=("admin", "auditor"), consult_id=consult_id)
     events = await s.adverse_events.list_for(caller.actor, consult_id)
     return json_response({"consult_id": consult_id, "adverse_events": events})

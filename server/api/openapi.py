@@ -32,6 +32,9 @@ SECURITY_SCHEMES = {
                  "description": "The guardian's join token for this consult."},
     "capture": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                 "description": "A one-time capture token for one photo request."},
+    "replay_grant": {"type": "apiKey", "in": "query", "name": "grant",
+                     "description": "An auditor's playback grant for this consult, from "
+                                    "POST /api/replay/consults/{consult_id}/playback."},
 }
 
 PROBLEM_SCHEMA = {
@@ -65,9 +68,9 @@ def build_document(endpoints: Iterable[Endpoint], version: str) -> dict[str, Any
                 "description": "Success",
                 "content": {endpoint.success_media_type: {"schema": {}}}}},
         }
-        if endpoint.auth:
-            operation["security"] = [{scheme: []} for scheme in endpoint.auth]
-        errors = set(endpoint.errors) | ({401, 403} if endpoint.auth else set())
+        if not endpoint.access.public:
+            operation["security"] = [{scheme: []} for scheme in endpoint.access.schemes]
+        errors = set(endpoint.errors) | (set() if endpoint.access.public else {401, 403})
         if endpoint.body is not None:
             errors |= {400, 413, 422}
             operation["requestBody"] = {"required": True, "content": {endpoint.body_media_type: {

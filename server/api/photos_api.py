@@ -8,27 +8,17 @@ from functools import partial
 
 from aiohttp import web
 
-from server.api.auth import authorize, bearer_token, record_refusal
 from server.api.request_services import services_of
 from server.api.responses import json_response
-from server.api.routes import ApiRoutes, QueryParam
+from server.api.routes import ApiRoutes, Caller, QueryParam
 from server.clinical.consults import ConsultRecord
-from server.kernel.errors import (
-    Conflict,
-    Forbidden,
-    PayloadTooLarge,
-    ShouzhenError,
-    Unauthenticated,
-)
-from server.kernel.tokens import Role, read_capture_token
+from server.kernel.errors import Conflict, PayloadTooLarge
 from server.photos.body_sites import BODY_SITES
 from server.photos.capture import photo_view, site_selection
 from server.photos.dicom_export import PatientInfo, PhotoInfo, StudyInfo, export_photo
 from server.photos.photo_intake import CaptureSource
 
 routes = ApiRoutes()
-EVERYONE = (Role.PHYSICIAN, Role.GUARDIAN)
-STAFF = ("admin", "auditor")
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
@@ -49,21 +39,12 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
 @routes.route("POST", "/api/consults/{consult_id}/photos/capture",
               summary="Upload the still for one capture request (one-time capture token)",
               tag="photos", auth=("capture",), success=201, errors=(409, 413, 415, 422))
-async def upload_capture(request: web.Request) -> web.Response:
+async def upload_capture(request: web.Request, caller: Caller) -> web.Response:
+    # Every refusal here, the upload's too, is audited by the registry (server/api/auth.py).
     s = services_of(request)
-    consult_id = request.match_info["consult_id"]
-    try:
-        token = bearer_token(request)
-        if token is None:
-            raise Unauthenticated("send the capture token as 'Authorization: Bearer <token>'")
-        claims = read_capture_token(s.settings.secret_key, token, now=s.clock.now())
-        if claims.consult_id != consult_id:
-            raise Forbidden("this capture token belongs to another consult")
-        data = await read_limited(request, s.settings.max_photo_bytes)
-        row = await s.photos.accept_capture(claims, data, request.content_type)
-    except ShouzhenError as error:
-        await record_refusal(s.db, request, error, consult_id)
-        raise
+    assert caller.capture is not None  # the route's only credential
+    data = await read_limited(request, s.settings.max_photo_bytes)
+    row = await s.photos.accept_capture(caller.capture, data, request.content_type)
     return json_response(photo_view(row), 201)
 
 
@@ -73,10 +54,9 @@ async def upload_capture(request: web.Request) -> web.Response:
               query=(QueryParam("body_site", "a body-site code (GET /api/body-sites)"),
                      QueryParam("laterality", "left | right | midline | bilateral"),
                      QueryParam("view", "overview | close_up")))
-async def upload_gallery_photo(request: web.Request) -> web.Response:
+async def upload_gallery_photo(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
     consult_id = request.match_info["consult_id"]
-    caller = await authorize(request, participants=(Role.GUARDIAN,), consult_id=consult_id)
     site = None
     if "body_site" in request.query:
         site = site_selection(request.query["body_site"], request.query.get("laterality"),
@@ -89,17 +69,15 @@ async def upload_gallery_photo(request: web.Request) -> web.Response:
 
 @routes.route("GET", "/api/consults/{consult_id}/photos", summary="The consult's photos",
               tag="photos", auth=("admin", "auditor", "physician", "guardian"))
-async def list_photos(request: web.Request) -> web.Response:
+async def list_photos(request: web.Request, caller: Caller) -> web.Response:
     consult_id = request.match_info["consult_id"]
-    await authorize(request, staff=STAFF, participants=EVERYONE, consult_id=consult_id)
     rows = await services_of(request).photos.list(consult_id)
     return json_response({"photos": [photo_view(row) for row in rows]})
 
 
-async def _photo_bytes(request: web.Request, which: str) -> web.Response:
+async def _photo_bytes(request: web.Request, caller: Caller, which: str) -> web.Response:
     s = services_of(request)
     consult_id, photo_id = request.match_info["consult_id"], request.match_info["photo_id"]
-    caller = await authorize(request, staff=STAFF, participants=EVERYONE, consult_id=consult_id)
     photos = s.photos
     row = await photos.get(consult_id, photo_id)
     if which == "image":
@@ -117,27 +95,25 @@ async def _photo_bytes(request: web.Request, which: str) -> web.Response:
               summary="The photo as stored (audited)", tag="photos",
               auth=("admin", "auditor", "physician", "guardian"), errors=(404,),
               success_media_type="image/*")
-async def get_photo_image(request: web.Request) -> web.Response:
-    return await _photo_bytes(request, "image")
+async def get_photo_image(request: web.Request, caller: Caller) -> web.Response:
+    return await _photo_bytes(request, caller, "image")
 
 
 @routes.route("GET", "/api/consults/{consult_id}/photos/{photo_id}/thumbnail",
               summary="A small JPEG for the gallery", tag="photos",
               auth=("admin", "auditor", "physician", "guardian"), errors=(404,),
               success_media_type="image/jpeg")
-async def get_photo_thumbnail(request: web.Request) -> web.Response:
-    return await _photo_bytes(request, "thumbnail")
+async def get_photo_thumbnail(request: web.Request, caller: Caller) -> web.Response:
+    return await _photo_bytes(request, caller, "thumbnail")
 
 
 @routes.route("GET", "/api/consults/{consult_id}/photos/{photo_id}/dicom",
               summary="The photo as a DICOM VL Photographic Image (audited)", tag="photos",
               auth=("admin", "auditor", "physician"), errors=(404,),
               success_media_type="application/dicom")
-async def get_photo_dicom(request: web.Request) -> web.Response:
+async def get_photo_dicom(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
     consult_id, photo_id = request.match_info["consult_id"], request.match_info["photo_id"]
-    caller = await authorize(request, staff=STAFF, participants=(Role.PHYSICIAN,),
-                             consult_id=consult_id)
     photos = s.photos
     row = await photos.get(consult_id, photo_id)
     if row.body_site is None:
@@ -155,8 +131,8 @@ async def get_photo_dicom(request: web.Request) -> web.Response:
         "Content-Disposition": f'attachment; filename="{photo_id}.dcm"'})
 
 
-@routes.route("GET", "/api/body-sites", summary="Body sites for photos (codes and names)",
-              tag="reference")
+@routes.public("GET", "/api/body-sites", summary="Body sites for photos (codes and names)",
+               tag="reference")
 async def body_sites(request: web.Request) -> web.Response:
     return json_response({"body_sites": [
         {"code": site.code, "zh": site.name_zh, "en": site.name_en, "region": site.region.value,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.auth import authorize
 from server.api.request_services import services_of
 from server.api.responses import json_response
-from server.api.routes import ApiRoutes, QueryParam
+from server.api.routes import ApiRoutes, Caller, QueryParam
 from server.clinical.physicians import PhysicianIn, PhysicianPatch, WhitelistChangeIn
 from server.clinical.whitelist import WhitelistStatus
 from server.kernel.errors import MalformedRequest
@@ -18,9 +17,8 @@ routes = ApiRoutes()
 
 @routes.route("POST", "/api/physicians", summary="Register a physician with credentials",
               tag="whitelist", auth=("admin",), body=PhysicianIn, success=201, errors=(409,))
-async def create_physician(request: web.Request) -> web.Response:
+async def create_physician(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    caller = await authorize(request, staff=("admin",))
     data = parse_json(PhysicianIn, await request.read())
     return json_response(await s.physicians.create(caller.actor, data), 201)
 
@@ -28,9 +26,8 @@ async def create_physician(request: web.Request) -> web.Response:
 @routes.route("GET", "/api/physicians", summary="List physicians with eligibility today",
               tag="whitelist", auth=("admin",),
               query=(QueryParam("status", "not_listed | active | suspended | revoked"),))
-async def list_physicians(request: web.Request) -> web.Response:
+async def list_physicians(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    await authorize(request, staff=("admin",))
     status_text = request.query.get("status")
     status = None
     if status_text is not None:
@@ -43,26 +40,23 @@ async def list_physicians(request: web.Request) -> web.Response:
 
 @routes.route("GET", "/api/whitelist", summary="Physicians who can be booked today",
               tag="whitelist", auth=("admin",))
-async def list_whitelist(request: web.Request) -> web.Response:
+async def list_whitelist(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    await authorize(request, staff=("admin",))
     return json_response({"as_of": s.clock.today().isoformat(),
                   "physicians": await s.physicians.list(bookable_only=True)})
 
 
 @routes.route("GET", "/api/physicians/{physician_id}", summary="One physician with history",
               tag="whitelist", auth=("admin",), errors=(404,))
-async def get_physician(request: web.Request) -> web.Response:
+async def get_physician(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    await authorize(request, staff=("admin",))
     return json_response(await s.physicians.get(request.match_info["physician_id"]))
 
 
 @routes.route("PATCH", "/api/physicians/{physician_id}", summary="Update credentials",
               tag="whitelist", auth=("admin",), body=PhysicianPatch, errors=(404,))
-async def update_physician(request: web.Request) -> web.Response:
+async def update_physician(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    caller = await authorize(request, staff=("admin",))
     patch = parse_json(PhysicianPatch, await request.read())
     return json_response(await s.physicians.update(caller.actor, request.match_info["physician_id"],
                                            patch))
@@ -71,9 +65,8 @@ async def update_physician(request: web.Request) -> web.Response:
 @routes.route("POST", "/api/physicians/{physician_id}/whitelist-status",
               summary="List, suspend, reinstate or revoke (kept with who, when, why)",
               tag="whitelist", auth=("admin",), body=WhitelistChangeIn, errors=(404, 409))
-async def change_whitelist_status(request: web.Request) -> web.Response:
+async def change_whitelist_status(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    caller = await authorize(request, staff=("admin",))
     change = parse_json(WhitelistChangeIn, await request.read())
     return json_response(await s.physicians.change_status(caller.actor,
                                                   request.match_info["physician_id"], change))

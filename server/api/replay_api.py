@@ -28,23 +28,25 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import jwt
 import sqlalchemy as sa
 from aiohttp import web
 
+from recorder.archive_manifest import ManifestProblem
+from recorder.archive_seal import read_sealed_manifest
+from recorder.purge_evidence import PurgeRecord, purge_records, retention_overview
+from recorder.retention_purge import ConsultFacts
 from recorder.storage import InvalidKey, LocalDirectoryStorage, validate_key
-from server.api.auth import authorize, record_refusal
 from server.api.problems import problem_response
+from server.api.replay_grants import ReplayGrant, issue_grant
 from server.api.request_services import Services, services_of
 from server.api.responses import json_response
-from server.api.routes import PAGING, ApiRoutes, QueryParam, paging
+from server.api.routes import PAGING, ApiRoutes, Caller, QueryParam, Scheme, paging
 from server.clinical.consult_lifecycle import ConsultState, Outcome
 from server.clinical.consults import consult_view, load_record
 from server.clinical.specialties import SPECIALTY_NAMES, Specialty
@@ -52,11 +54,9 @@ from server.kernel import audit_log
 from server.kernel.audit_log import Actor, AuditEntry
 from server.kernel.errors import (
     ConsultNotFound,
-    Forbidden,
     MalformedRequest,
     NotFound,
     ShouzhenError,
-    Unauthenticated,
 )
 from server.kernel.models import (
     ArchiveRow,
@@ -77,63 +77,19 @@ from server.records.consult_export import (
     write_export,
 )
 from server.records.legal_holds import LegalHoldIn, held_consults, list_holds
-from server.records.retention_purge import (
-    ConsultFacts,
-    ManifestProblem,
-    PurgeRecord,
-    last_visits,
-    policy_from_settings,
-    purge_records,
-    read_sealed_manifest,
-    retention_overview,
-    run_purge,
-)
+from server.records.retention_purge import last_visits, policy_from_settings, run_purge
 
-AUDITOR = ("auditor",)
-ADMIN = ("admin",)
-GRANT_AUDIENCE = "shouzhen/replay"
-GRANT_LIFETIME = timedelta(hours=2)
+AUDITOR: tuple[Scheme, ...] = ("auditor",)
+ADMIN: tuple[Scheme, ...] = ("admin",)
+# The recordings and the export also take a playback grant in `?grant=`: media elements and
+# downloads cannot send headers.
+AUDITOR_OR_GRANT: tuple[Scheme, ...] = ("auditor", "replay_grant")
 CONTENT_TYPES = {"webm": "video/webm", "matroska": "video/x-matroska", "mkv": "video/x-matroska"}
 STREAM_CHUNK = 256 * 1024
 CONSULT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 # -- playback grants -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReplayGrant:
-    """An auditor's short-lived permission to fetch one consult's recordings and export."""
-
-    consult_id: str
-    auditor: str
-    grant_id: str
-    expires_at: datetime
-
-
-def issue_grant(secret: str, consult_id: str, auditor: str, now: datetime) -> tuple[str,
-                                                                                   ReplayGrant]:
-    grant = ReplayGrant(consult_id, auditor, uuid.uuid4().hex, now + GRANT_LIFETIME)
-    token = jwt.encode({"cid": consult_id, "sub": auditor, "jti": grant.grant_id,
-                        "aud": GRANT_AUDIENCE, "iss": "shouzhen", "iat": int(now.timestamp()),
-                        "exp": int(grant.expires_at.timestamp())}, secret, algorithm="HS256")
-    return token, grant
-
-
-def read_grant(secret: str, token: str, now: datetime) -> ReplayGrant:
-    try:
-        payload = jwt.decode(token, secret, algorithms=["HS256"], audience=GRANT_AUDIENCE,
-                             issuer="shouzhen", options={
-                                 "require": ["exp", "iat", "aud", "iss", "jti", "sub", "cid"],
-                                 "verify_exp": False})
-    except jwt.InvalidAudienceError:
-        raise Forbidden("this token is not a replay grant") from None
-    except jwt.InvalidTokenError:
-        raise Unauthenticated("the replay grant is invalid or has been tampered with") from None
-    if payload["exp"] <= now.timestamp():
-        raise Unauthenticated("the replay grant has expired: open the consult again")
-    return ReplayGrant(str(payload["cid"]), str(payload["sub"]), str(payload["jti"]),
-                       datetime.fromtimestamp(payload["exp"], now.tzinfo))
 
 
 @dataclass
@@ -221,7 +177,7 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, min(end, size - 1))
 
 
-# -- who is asking ---------------------------------------------------------------------------
+# -- the consult in the URL ------------------------------------------------------------------
 
 
 def _consult_id(request: web.Request) -> str | None:
@@ -231,34 +187,11 @@ def _consult_id(request: web.Request) -> str | None:
     return value if CONSULT_ID.match(value) else None
 
 
-async def _auditor(request: web.Request) -> tuple[Actor, str]:
+def _consult_of(request: web.Request) -> str:
     consult_id = _consult_id(request)
-    caller = await authorize(request, staff=AUDITOR, consult_id=consult_id)
     if consult_id is None:
         raise ConsultNotFound("no consult has this id")
-    return caller.actor, consult_id
-
-
-async def _auditor_or_grant(request: web.Request) -> tuple[Actor, str, ReplayGrant | None]:
-    """The recordings and the export also accept a replay grant in `?grant=` (media
-    elements and downloads cannot send headers). The grant rides in the query string, which
-    the audit log never records (it keeps the path only)."""
-    token = request.query.get("grant")
-    if token is None:
-        actor, consult_id = await _auditor(request)
-        return actor, consult_id, None
-    s = services_of(request)
-    url_consult = _consult_id(request)
-    try:
-        grant = read_grant(s.settings.secret_key, token, s.clock.now())
-        if url_consult is None or grant.consult_id != url_consult:
-            raise Forbidden("this replay grant belongs to another consult")
-        if grant.auditor not in {key.name for key in s.settings.auditor_keys}:
-            raise Forbidden("the auditor of this grant no longer has a key")
-    except ShouzhenError as error:
-        await record_refusal(s.db, request, error, url_consult)
-        raise
-    return Actor("auditor", grant.auditor), grant.consult_id, grant
+    return consult_id
 
 
 async def _audit(s: Services, actor: Actor, action: str, consult_id: str | None,
@@ -365,9 +298,8 @@ def _specialty(code: str) -> dict[str, str]:
                      QueryParam("has_referral", "true | false"),
                      QueryParam("state", "booked | waiting | in_call | ended | archived | …"),
                      *PAGING))
-async def list_replay_consults(request: web.Request) -> web.Response:
+async def list_replay_consults(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    caller = await authorize(request, staff=AUDITOR)
     filters = parse_filters(request.query, s.clock.timezone)
     query = _list_query(filters)
     async with s.db.reading() as session:
@@ -524,9 +456,9 @@ async def replay_view(s: Services, consult_id: str) -> dict[str, Any]:
               summary="One consult for replay: timeline, recordings with offsets, intake, "
                       "photos, outcome, holds, retention (audited)",
               tag="replay", auth=AUDITOR, errors=(404,))
-async def get_replay_consult(request: web.Request) -> web.Response:
+async def get_replay_consult(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    actor, consult_id = await _auditor(request)
+    actor, consult_id = caller.actor, _consult_of(request)
     view = await replay_view(s, consult_id)
     await s.consults.audit_access(actor, consult_id, "replay")
     return json_response(view)
@@ -536,9 +468,9 @@ async def get_replay_consult(request: web.Request) -> web.Response:
               summary="A two-hour playback grant for the consult's recordings and export "
                       "(audited once; each segment is then audited once per grant)",
               tag="replay", auth=AUDITOR, success=201, errors=(404,))
-async def grant_playback(request: web.Request) -> web.Response:
+async def grant_playback(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    actor, consult_id = await _auditor(request)
+    actor, consult_id = caller.actor, _consult_of(request)
     async with s.db.reading() as session:
         await load_record(session, consult_id)
         segment_ids = list((await session.scalars(sa.select(RecordingSegmentRow.id).where(
@@ -579,12 +511,11 @@ def _chunks(storage: LocalDirectoryStorage, key: str, byte_range: ByteRange | No
 @routes.route("GET", "/api/replay/consults/{consult_id}/recordings/{segment_id}",
               summary="One recording segment, with HTTP Range (206/416); auditor key or "
                       "`?grant=` (audited once per grant and segment)",
-              tag="replay", auth=AUDITOR, errors=(404, 410, 416),
-              success_media_type="video/webm",
-              query=(QueryParam("grant", "a playback grant from POST …/playback"),))
-async def get_recording(request: web.Request) -> web.StreamResponse:
+              tag="replay", auth=AUDITOR_OR_GRANT, errors=(404, 410, 416),
+              success_media_type="video/webm")
+async def get_recording(request: web.Request, caller: Caller) -> web.StreamResponse:
     s = services_of(request)
-    actor, consult_id, grant = await _auditor_or_grant(request)
+    actor, consult_id, grant = caller.actor, _consult_of(request), caller.grant
     raw_id = request.match_info["segment_id"]
     if not raw_id.isdigit() or len(raw_id) > 18:
         raise NotFound("recordings are addressed by their numeric id")
@@ -673,9 +604,9 @@ async def _audit_playback(request: web.Request, s: Services, actor: Actor, consu
               summary="Recompute every artefact hash against the sealed manifest, check the "
                       "manifest against the audit chain's seal and the whole chain (audited)",
               tag="replay", auth=AUDITOR, errors=(404, 409))
-async def verify_consult(request: web.Request) -> web.Response:
+async def verify_consult(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    actor, consult_id = await _auditor(request)
+    actor, consult_id = caller.actor, _consult_of(request)
     try:
         result = await verify_consult_archive(s.db, s.storage, consult_id, now=s.clock.now(),
                                               time_zone=s.clock.timezone)
@@ -690,12 +621,11 @@ async def verify_consult(request: web.Request) -> web.Response:
 @routes.route("GET", "/api/replay/consults/{consult_id}/export",
               summary="The sealed consult as one tar file: manifest, artefacts, SHA256SUMS, "
                       "README and the seal's audit entry, streamed (audited)",
-              tag="replay", auth=AUDITOR, errors=(404, 409),
-              success_media_type="application/x-tar",
-              query=(QueryParam("grant", "a playback grant from POST …/playback"),))
-async def export_consult(request: web.Request) -> web.StreamResponse:
+              tag="replay", auth=AUDITOR_OR_GRANT, errors=(404, 409),
+              success_media_type="application/x-tar")
+async def export_consult(request: web.Request, caller: Caller) -> web.StreamResponse:
     s = services_of(request)
-    actor, consult_id, grant = await _auditor_or_grant(request)
+    actor, consult_id, grant = caller.actor, _consult_of(request), caller.grant
     plan = await plan_export(s.db, s.storage, consult_id)
     await _audit(s, actor, "archive.exported", consult_id, {
         "format": "tar", "manifest_sha256": plan.seal["archive"]["manifest_sha256"],
@@ -719,10 +649,9 @@ async def export_consult(request: web.Request) -> web.StreamResponse:
 @routes.route("GET", "/api/consults/{consult_id}/legal-holds",
               summary="Legal holds of a consult, open and cleared (audited)", tag="retention",
               auth=("admin", "auditor"), errors=(404,))
-async def get_legal_holds(request: web.Request) -> web.Response:
+async def get_legal_holds(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
     consult_id = _consult_id(request)
-    caller = await authorize(request, staff=("admin", "auditor"), consult_id=consult_id)
     if consult_id is None:
         raise ConsultNotFound("no consult has this id")
     holds = await s.legal_holds.list(consult_id)
@@ -733,10 +662,9 @@ async def get_legal_holds(request: web.Request) -> web.Response:
 @routes.route("POST", "/api/consults/{consult_id}/legal-holds",
               summary="Place a legal hold: nothing of the consult may be purged (audited)",
               tag="retention", auth=ADMIN, body=LegalHoldIn, success=201, errors=(404,))
-async def place_legal_hold(request: web.Request) -> web.Response:
+async def place_legal_hold(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
     consult_id = _consult_id(request)
-    caller = await authorize(request, staff=ADMIN, consult_id=consult_id)
     if consult_id is None:
         raise ConsultNotFound("no consult has this id")
     body = parse_json(LegalHoldIn, await request.read())
@@ -747,10 +675,9 @@ async def place_legal_hold(request: web.Request) -> web.Response:
 @routes.route("POST", "/api/consults/{consult_id}/legal-holds/{hold_id}/clear",
               summary="Clear a legal hold, with the reason (audited)", tag="retention",
               auth=ADMIN, body=LegalHoldIn, errors=(404, 409))
-async def clear_legal_hold(request: web.Request) -> web.Response:
+async def clear_legal_hold(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
     consult_id = _consult_id(request)
-    caller = await authorize(request, staff=ADMIN, consult_id=consult_id)
     raw = request.match_info["hold_id"]
     if consult_id is None or not raw.isdigit() or len(raw) > 9:
         raise NotFound("no such legal hold")
@@ -770,9 +697,8 @@ class PurgeIn(StrictModel):
               summary="Purge sealed artefacts whose retention ended and that no legal hold "
                       "keeps, one audit entry per deletion; `dry_run` only lists them",
               tag="retention", auth=ADMIN, body=PurgeIn)
-async def purge_retention(request: web.Request) -> web.Response:
+async def purge_retention(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    caller = await authorize(request, staff=ADMIN)
     body = parse_json(PurgeIn, await request.read())
     report = await run_purge(s.db, s.storage, actor=caller.actor, now=s.clock.now(),
                              policy=policy_from_settings(s.settings), dry_run=body.dry_run)

@@ -1,5 +1,7 @@
-"""One declaration per HTTP endpoint: the route aiohttp serves and the entry the OpenAPI
-document lists come from the same object, so the two cannot drift apart."""
+"""One declaration per HTTP endpoint: the route aiohttp serves, who may call it, and the
+entry the OpenAPI document lists all come from the same object, so they cannot drift apart.
+The registry serves each handler behind the access its route declares (server/api/auth.py);
+a handler of a route with auth is handed the admitted :class:`Caller`."""
 
 from __future__ import annotations
 
@@ -9,9 +11,14 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from pydantic import BaseModel
 
+from server.api.access import Access, IncoherentAccess, Scheme
+from server.api.auth import Caller, CallerHandler, enforced
 from server.kernel.errors import MalformedRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PublicHandler = Handler
+__all__ = ["PAGE_SIZE_MAX", "PAGING", "Access", "ApiRoutes", "Caller", "CallerHandler",
+           "Endpoint", "Handler", "PublicHandler", "QueryParam", "paging"]
 
 
 @dataclass(frozen=True)
@@ -45,10 +52,11 @@ def paging(query: Mapping[str, str], default_limit: int = 50) -> tuple[int, int]
 class Endpoint:
     method: str
     path: str
-    handler: Handler
+    handler: PublicHandler | CallerHandler  # as written, for its name and its module
     summary: str
     tag: str
-    auth: tuple[str, ...]  # "admin", "auditor", "physician", "guardian", "capture" or ()
+    access: Access
+    serve: Handler  # what aiohttp calls: `handler`, behind `access`
     body: type[BaseModel] | None = None
     body_media_type: str = "application/json"
     success: int = 200
@@ -62,18 +70,36 @@ class ApiRoutes:
         self.endpoints: list[Endpoint] = []
 
     def route(self, method: str, path: str, *, summary: str, tag: str,
-              auth: tuple[str, ...] = (), body: type[BaseModel] | None = None,
+              auth: tuple[Scheme, ...] | Access, body: type[BaseModel] | None = None,
               body_media_type: str = "application/json", success: int = 200,
               success_media_type: str = "application/json", errors: tuple[int, ...] = (),
-              query: tuple[QueryParam, ...] = ()) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
+              query: tuple[QueryParam, ...] = ()) -> Callable[[CallerHandler], CallerHandler]:
+        """A route only the callers that `auth` names may reach; the handler gets the caller."""
+        access = auth if isinstance(auth, Access) else Access(auth)
+        if access.public:
+            raise IncoherentAccess(f"{path}: a route without auth is declared with .public()")
+        access.check(path)
+
+        def register(handler: CallerHandler) -> CallerHandler:
             self.endpoints.append(Endpoint(
-                method.upper(), path, handler, summary, tag, auth, body, body_media_type,
-                success, success_media_type, errors, query))
+                method.upper(), path, handler, summary, tag, access, enforced(access, handler),
+                body, body_media_type, success, success_media_type, errors, query))
+            return handler
+
+        return register
+
+    def public(self, method: str, path: str, *, summary: str, tag: str,
+               success: int = 200, success_media_type: str = "application/json",
+               errors: tuple[int, ...] = ()) -> Callable[[PublicHandler], PublicHandler]:
+        """A route anyone may call, without credentials."""
+        def register(handler: PublicHandler) -> PublicHandler:
+            self.endpoints.append(Endpoint(
+                method.upper(), path, handler, summary, tag, Access(), handler,
+                success=success, success_media_type=success_media_type, errors=errors))
             return handler
 
         return register
 
     def add_to(self, app: web.Application) -> None:
         for endpoint in self.endpoints:
-            app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
+            app.router.add_route(endpoint.method, endpoint.path, endpoint.serve)

@@ -7,11 +7,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
-from server.api.auth import authorize, bearer_token, identify
 from server.api.openapi import build_document
 from server.api.request_services import services_of
 from server.api.responses import json_response
-from server.api.routes import ApiRoutes, Endpoint
+from server.api.routes import Access, ApiRoutes, Caller, Endpoint
 from server.clinical.specialties import SPECIALTY_NAMES, Specialty
 from server.kernel import audit_log
 from server.kernel.errors import ServiceUnavailable
@@ -27,8 +26,8 @@ def shouzhen_version() -> str:
         return "0.0.0+source"
 
 
-@routes.route("GET", "/healthz", summary="Liveness and database reachability", tag="system",
-              errors=(503,))
+@routes.public("GET", "/healthz", summary="Liveness and database reachability", tag="system",
+               errors=(503,))
 async def healthz(request: web.Request) -> web.Response:
     s = services_of(request)
     try:
@@ -38,20 +37,20 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok", "database": "ok", "version": shouzhen_version()})
 
 
-@routes.route("GET", "/metrics", summary="Prometheus metrics", tag="system",
-              success_media_type="text/plain")
+@routes.public("GET", "/metrics", summary="Prometheus metrics", tag="system",
+               success_media_type="text/plain")
 async def metrics(request: web.Request) -> web.Response:
     body = services_of(request).metrics.exposition()
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
 
-@routes.route("GET", "/api/openapi.json", summary="This document", tag="system")
+@routes.public("GET", "/api/openapi.json", summary="This document", tag="system")
 async def openapi_document(request: web.Request) -> web.Response:
     endpoints: tuple[Endpoint, ...] = request.app[ENDPOINTS]
     return json_response(build_document(endpoints, shouzhen_version()))
 
 
-@routes.route("GET", "/api/specialties", summary="The pilot's specialties", tag="reference")
+@routes.public("GET", "/api/specialties", summary="The pilot's specialties", tag="reference")
 async def specialties(request: web.Request) -> web.Response:
     return json_response({"specialties": [
         {"code": s.value, "zh": SPECIALTY_NAMES[s][0], "en": SPECIALTY_NAMES[s][1]}
@@ -59,10 +58,9 @@ async def specialties(request: web.Request) -> web.Response:
 
 
 @routes.route("GET", "/api/session", summary="Who the bearer is: role, and consult for links",
-              tag="system", auth=("admin", "auditor", "physician", "guardian"))
-async def session_info(request: web.Request) -> web.Response:
-    s = services_of(request)
-    caller = identify(s.settings, bearer_token(request), s.clock.now())
+              tag="system", auth=Access(("admin", "auditor", "physician", "guardian"),
+                                        any_consult=True))
+async def session_info(request: web.Request, caller: Caller) -> web.Response:
     body: dict[str, object] = {"role": caller.actor.role, "subject": caller.actor.subject}
     if caller.join is not None:
         body.update(consult_id=caller.join.consult_id,
@@ -72,9 +70,8 @@ async def session_info(request: web.Request) -> web.Response:
 
 @routes.route("GET", "/api/audit/verify", summary="Check the whole hash chain", tag="audit",
               auth=("admin", "auditor"))
-async def verify_audit_chain(request: web.Request) -> web.Response:
+async def verify_audit_chain(request: web.Request, caller: Caller) -> web.Response:
     s = services_of(request)
-    caller = await authorize(request, staff=("admin", "auditor"))
     async with s.db.reading() as session:
         verdict = await audit_log.verify_chain(session)
     async with s.db.transaction() as session:
