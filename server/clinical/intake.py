@@ -34,6 +34,12 @@ def _check_range(value: float | None, low: float, high: float, unit: str,
     return value
 
 
+def _check_weight(value: float | None) -> float | None:
+    if value is not None and value > 300:
+        raise ValueError(f"{value} looks like grams; give it in kg")
+    return _check_range(value, 0.4, 200, "kg")
+
+
 class Measurement(StrictModel):
     measured_on: date
     height_cm: float | None = Field(default=None, description="length (lying) or height (standing)")
@@ -50,9 +56,7 @@ class Measurement(StrictModel):
     @field_validator("weight_kg")
     @classmethod
     def _weight(cls, v: float | None) -> float | None:
-        if v is not None and v > 300:
-            raise ValueError(f"{v} looks like grams; give it in kg")
-        return _check_range(v, 0.4, 200, "kg")
+        return _check_weight(v)
 
     @field_validator("head_circumference_cm")
     @classmethod
@@ -104,6 +108,12 @@ class NutritionIntake(StrictModel):
 _SITE_CODE = re.compile(r"^[a-z][a-z_]{1,39}$")
 
 
+def _check_site_code(value: str) -> str:
+    if not _SITE_CODE.match(value):
+        raise ValueError("not a body-site code")
+    return value
+
+
 class LesionSite(StrictModel):
     site: str = Field(description="a body-site code from GET /api/body-sites")
     laterality: Literal["left", "right", "midline", "bilateral"] | None = None
@@ -111,9 +121,7 @@ class LesionSite(StrictModel):
     @field_validator("site")
     @classmethod
     def _site(cls, v: str) -> str:
-        if not _SITE_CODE.match(v):
-            raise ValueError("not a body-site code")
-        return v
+        return _check_site_code(v)
 
 
 class DermatologyIntake(StrictModel):
