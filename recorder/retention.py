@@ -92,14 +92,26 @@ class RetainedArtefact:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldPeriod:
+    """When a legal hold was open: the purge evidence check asks whether a purge fell inside."""
+
+    set_at: datetime
+    cleared_at: datetime | None
+
+    def open_at(self, moment: datetime) -> bool:
+        return self.set_at <= moment and (self.cleared_at is None or moment < self.cleared_at)
+
+
+@dataclass(frozen=True, slots=True)
 class PurgeDecision:
     purgeable: bool
     reason: str
     expires_at: datetime
 
 
-def add_years(day: date, years: int) -> date:
-    """The same calendar day `years` later; 29 February → 1 March in a common year."""
+def add_years_on_or_after(day: date, years: int) -> date:
+    """The same calendar day `years` later; 29 February → 1 March in a common year (the
+    later reading, so a period never ends early)."""
     try:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February into a common year
@@ -127,7 +139,7 @@ def retention_anchor(artefact: RetainedArtefact) -> datetime:
 def expires_at(artefact: RetainedArtefact, policy: RetentionPolicy = DEFAULT_POLICY) -> datetime:
     """First instant at which the artefact may be purged (aware, in the policy's zone)."""
     anchor_day = retention_anchor(artefact).astimezone(policy.time_zone).date()
-    last_day = add_years(anchor_day, policy.years(artefact.retention_class))
+    last_day = add_years_on_or_after(anchor_day, policy.years(artefact.retention_class))
     return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=policy.time_zone)
 
 

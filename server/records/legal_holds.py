@@ -10,14 +10,13 @@ and why stays readable next to the audit chain (the clearing reason lives in the
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from recorder.retention import HoldPeriod
 from server.clinical.consults import load_consult
 from server.kernel import audit_log
 from server.kernel.audit_log import Actor
@@ -44,17 +43,6 @@ class LegalHoldNotFound(NotFound):
 class LegalHoldAlreadyCleared(Conflict):
     code = "legal_hold_already_cleared"
     title = "The legal hold is already cleared"
-
-
-@dataclass(frozen=True)
-class HoldPeriod:
-    """When a hold was open: the purge evidence check asks whether a purge fell inside."""
-
-    set_at: datetime
-    cleared_at: datetime | None
-
-    def open_at(self, moment: datetime) -> bool:
-        return self.set_at <= moment and (self.cleared_at is None or moment < self.cleared_at)
 
 
 def hold_view(row: LegalHoldRow, cleared_reason: str | None = None) -> dict[str, Any]:

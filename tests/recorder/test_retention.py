@@ -14,7 +14,7 @@ from recorder.retention import (
     RetainedArtefact,
     RetentionClass,
     RetentionPolicy,
-    add_years,
+    add_years_on_or_after,
     expires_at,
     is_purgeable,
     purge_decision,
@@ -79,8 +79,8 @@ def test_a_later_visit_extends_the_medical_record() -> None:
 
 def test_leap_day_anchor_is_kept_until_after_the_first_of_march() -> None:
     leap_day = datetime(2024, 2, 29, 10, tzinfo=CST)
-    assert add_years(date(2024, 2, 29), 3) == date(2027, 3, 1)
-    assert add_years(date(2024, 2, 29), 4) == date(2028, 2, 29)
+    assert add_years_on_or_after(date(2024, 2, 29), 3) == date(2027, 3, 1)
+    assert add_years_on_or_after(date(2024, 2, 29), 4) == date(2028, 2, 29)
     assert expires_at(recording(leap_day)) == datetime(2027, 3, 2, tzinfo=CST)
     assert expires_at(photo(leap_day)) == datetime(2039, 3, 2, tzinfo=CST)
     # 2024-02-29 + 16 years lands on a leap year again.
@@ -116,7 +116,7 @@ def test_never_purgeable_before_the_legal_minimum_whatever_the_configuration(
     expiry = expires_at(artefact, policy)
     # At least `minimum` calendar years: never earlier than minimum * 365 days + the leap days.
     assert expiry - at >= timedelta(days=365 * minimum + minimum // 4)
-    assert expiry.date() > add_years(at.astimezone(CST).date(), minimum)
+    assert expiry.date() > add_years_on_or_after(at.astimezone(CST).date(), minimum)
     assert not is_purgeable(artefact, expiry - timedelta(microseconds=1), False, policy)
     assert is_purgeable(artefact, expiry, False, policy)
     assert not is_purgeable(artefact, expiry + timedelta(days=10_000), True, policy)
