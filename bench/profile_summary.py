@@ -40,10 +40,7 @@ PY_AREAS = [  # matched against Python frames (file paths)
     ("aiortc, other", ("aiortc/",)),
     ("shouzhen REMB estimator (media/uplink_estimate.py)", ("media/uplink_estimate.py",)),
     ("shouzhen forwarding (media/)", ("media/",)),
-    (
-        "shouzhen recorder (recorder/, server/records/consult_recording.py)",
-        ("recorder/", "consult_recording"),
-    ),
+    ("shouzhen recorder (recorder/)", ("recorder/",)),
     (
         "shouzhen server, signalling, database",
         ("server/", "signaling/", "sqlalchemy/", "engineio/"),

@@ -56,12 +56,20 @@ class ManifestAlreadySealed(ArchiveError, FileExistsError):
     """A sealed manifest is evidence; sealing again would replace it."""
 
 
-class ManifestMissing(ArchiveError, FileNotFoundError):
+class ManifestProblem(ArchiveError):
+    """The sealed manifest is missing, unreadable, or no longer the one that was sealed."""
+
+
+class ManifestMissing(ManifestProblem, FileNotFoundError):
     pass
 
 
-class ManifestMalformed(ArchiveError, ValueError):
+class ManifestMalformed(ManifestProblem, ValueError):
     pass
+
+
+class ManifestNotAsSealed(ManifestProblem):
+    """The manifest's hash differs from the one the seal recorded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,15 +230,13 @@ def seal_archive(
     return SealedManifest(root, manifest_path, hashlib.sha256(encoded).hexdigest(), tuple(entries))
 
 
-def _load_manifest(manifest_path: Path) -> tuple[bytes, list[ManifestEntry]]:
-    if manifest_path.is_symlink() or not manifest_path.is_file():
-        raise ManifestMissing(str(manifest_path))
-    raw = manifest_path.read_bytes()
+def parse_manifest(raw: bytes) -> list[ManifestEntry]:
+    """The entries of a manifest document; ManifestMalformed if it is not one."""
     try:
         document = json.loads(raw.decode("utf-8"))
         if document.get("format") != MANIFEST_FORMAT:
             raise ManifestMalformed(f"unknown manifest format {document.get('format')!r}")
-        entries = [
+        return [
             ManifestEntry(
                 path=str(item["path"]),
                 retention_class=RetentionClass(item["retention_class"]),
@@ -243,8 +249,17 @@ def _load_manifest(manifest_path: Path) -> tuple[bytes, list[ManifestEntry]]:
     except ManifestMalformed:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ManifestMalformed(f"{manifest_path}: {exc!r}") from None
-    return raw, entries
+        raise ManifestMalformed(f"the manifest cannot be read: {exc!r}") from None
+
+
+def _load_manifest(manifest_path: Path) -> tuple[bytes, list[ManifestEntry]]:
+    if manifest_path.is_symlink() or not manifest_path.is_file():
+        raise ManifestMissing(str(manifest_path))
+    raw = manifest_path.read_bytes()
+    try:
+        return raw, parse_manifest(raw)
+    except ManifestMalformed as exc:
+        raise ManifestMalformed(f"{manifest_path}: {exc}") from None
 
 
 def verify_manifest(

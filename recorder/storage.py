@@ -79,6 +79,11 @@ def consult_prefix(consult_id: str) -> str:
     return key_join("consults", consult_id)
 
 
+def recordings_key(consult_id: str) -> str:
+    """The folder of a consult's recording segments (and their crash-recovery evidence)."""
+    return key_join(consult_prefix(consult_id), "recordings")
+
+
 def recording_key(consult_id: str, participant: str, segment_index: int, extension: str) -> str:
     return key_join(
         "consults", consult_id, "recordings", f"{participant}-{segment_index:03d}.{extension}"

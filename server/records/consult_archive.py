@@ -1,29 +1,27 @@
-"""Sealing a consult's archive when it ends, and recovering recordings after a crash.
+"""Sealing a consult's archive when it ends, and listing recordings recovered after a crash:
+the database and audit-chain side of recorder.archive_seal and recorder.consult_recorder.
 
-Sealing writes the record documents (consult, intake, outcome and referral, chat, the
-consult's slice of the audit log), then fingerprints them with every recording segment and
-photo into one manifest (recorder/archive_manifest.py). The manifest's hash goes into the
-audit chain in the same transaction that moves the consult to `archived`, so a file changed
-afterwards fails verification and a manifest swapped for another fails the chain.
+The recorder writes the record documents and the manifest; here they are loaded from the
+database, and the manifest's hash goes into the audit chain in the same transaction that
+moves the consult to `archived`, so a manifest swapped for another fails the chain.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
-from recorder.archive_manifest import ArtefactSpec, seal_archive
-from recorder.crash_recovery import RecoveredSegment, recover_unfinished
+from recorder.archive_seal import RecordDocuments, seal_consult_archive
+from recorder.consult_recorder import RecoveredRecording, recover_consult_recordings
+from recorder.crash_recovery import RecoveredSegment
 from recorder.retention import RetentionClass
-from recorder.storage import LocalDirectoryStorage, consult_prefix, key_join
+from recorder.storage import LocalDirectoryStorage, consult_prefix, key_join, recordings_key
 from server.clinical.chat import ChatLog
 from server.clinical.consult_lifecycle import ConsultState, ConsultTrigger
 from server.clinical.consults import ConsultService, apply_transition, consult_view, load_consult
@@ -34,13 +32,6 @@ from server.kernel.models import ArchiveRow, PhotoRow, RecordingSegmentRow
 
 log = logging.getLogger("shouzhen.archive")
 ARCHIVIST = Actor.system("archive")
-PROCESS, MEDICAL = RetentionClass.PROCESS_RECORD, RetentionClass.MEDICAL_RECORD
-MEDIA_TYPES = {"webm": "video/webm", "mkv": "video/x-matroska", "jpg": "image/jpeg",
-               "png": "image/png", "webp": "image/webp", "json": "application/json"}
-
-
-def recordings_key(consult_id: str) -> str:
-    return key_join(consult_prefix(consult_id), "recordings")
 
 
 @dataclass
@@ -64,42 +55,18 @@ class ConsultArchivist:
                 PhotoRow.consult_id == consult_id))).all()
             audit_slice = [entry.__dict__ async for entry in audit_log.iter_entries(
                 session, consult_id=consult_id)]
-        prefix = consult_prefix(consult_id)
-        documents: dict[str, tuple[object, RetentionClass]] = {
-            "record/consult.json": (consult_view(record, for_staff=True), MEDICAL),
-            "record/chat.json": (await self.chat.transcript(consult_id), PROCESS),
-            "record/audit.json": (audit_slice, MEDICAL),
-        }
-        if record.intake is not None:
-            documents["record/intake.json"] = (record.intake.data, MEDICAL)
-        loop = asyncio.get_running_loop()
-        for path, (content, _) in documents.items():
-            body = json.dumps(content, ensure_ascii=False, sort_keys=True, indent=1,
-                              default=str).encode()
-            await loop.run_in_executor(None, self.storage.put, key_join(prefix, path), body)
-        artefacts = [ArtefactSpec(path, retention, MEDIA_TYPES["json"])
-                     for path, (_, retention) in documents.items()]
-        # Every file of the recordings folder is sealed, not only the listed segments: after a
-        # crash the untouched original, its recovery report and the retired marker are
-        # evidence of what happened and must verify like the repaired copy.
-        recordings = self.recordings_directory(consult_id)
-        if recordings.is_dir():
-            for file in sorted(recordings.iterdir()):
-                if file.is_file() and not file.is_symlink() and not file.name.startswith("."):
-                    relative = file.relative_to(self.storage.path_for(prefix)).as_posix()
-                    artefacts.append(ArtefactSpec(relative, PROCESS, MEDIA_TYPES.get(
-                        file.suffix.lstrip("."), "application/octet-stream")))
-        for photo in photos:
-            for key in (photo.storage_key, photo.thumbnail_key):
-                relative = key.removeprefix(prefix + "/")
-                artefacts.append(ArtefactSpec(relative, MEDICAL,
-                                              MEDIA_TYPES[relative.rsplit(".", 1)[-1]]))
-        sealed = await loop.run_in_executor(None, partial(
-            seal_archive, self.storage.path_for(prefix), artefacts, consult_id=consult_id))
+        documents = RecordDocuments(
+            consult=consult_view(record, for_staff=True),
+            chat=await self.chat.transcript(consult_id), audit=audit_slice,
+            intake=record.intake.data if record.intake is not None else None)
+        photo_keys = [key for photo in photos for key in (photo.storage_key, photo.thumbnail_key)]
+        sealed = await asyncio.get_running_loop().run_in_executor(None, partial(
+            seal_consult_archive, self.storage, consult_id, documents, photo_keys))
         now = datetime.now(UTC)
         async with self.db.transaction() as session:
             row = ArchiveRow(consult_id=consult_id,
-                             manifest_key=key_join(prefix, sealed.manifest_path.name),
+                             manifest_key=key_join(consult_prefix(consult_id),
+                                                   sealed.manifest_path.name),
                              manifest_sha256=sealed.manifest_sha256,
                              artefacts=len(sealed.entries), sealed_at=now)
             session.add(row)
@@ -116,23 +83,19 @@ class ConsultArchivist:
     async def recover(self) -> list[RecoveredSegment]:
         """At start-up: repair every recording a crash left unfinished and list it as
         `recovered` (the original file is kept untouched beside the repaired copy)."""
-        root = self.storage.path_for("consults") if (self.storage.root / "consults").exists() \
-            else None
-        if root is None:
-            return []
-        found = await asyncio.get_running_loop().run_in_executor(None, recover_unfinished, root)
-        for segment in found:
-            await self._list_recovered(segment)
-        return found
+        found = await asyncio.get_running_loop().run_in_executor(
+            None, recover_consult_recordings, self.storage)
+        for recording in found:
+            await self._list_recovered(recording)
+        return [recording.segment for recording in found]
 
-    async def _list_recovered(self, segment: RecoveredSegment) -> None:
-        path = segment.repaired_path or segment.original_path
-        relative = path.relative_to(self.storage.root).as_posix()
-        consult_id = relative.split("/")[1]
+    async def _list_recovered(self, recording: RecoveredRecording) -> None:
+        segment, consult_id = recording.segment, recording.consult_id
         async with self.db.transaction() as session:
             await audit_log.append(session, ARCHIVIST, "recording.recovered",
                                    consult_id=consult_id, details={
-                                       "status": segment.status, "storage_key": relative,
+                                       "status": segment.status,
+                                       "storage_key": recording.storage_key,
                                        "original_sha256": segment.original_sha256,
                                        "repaired_sha256": segment.repaired_sha256,
                                        "duration_s": segment.duration_s})
@@ -140,18 +103,13 @@ class ConsultArchivist:
                 return
             session.add(RecordingSegmentRow(
                 consult_id=consult_id, participant=segment.participant,
-                segment_index=segment.segment_index or 0, storage_key=relative,
-                container="webm" if relative.endswith(".webm") else "matroska",
-                codecs=[], video_size=None, started_at=datetime.fromtimestamp(
-                    path.stat().st_mtime, UTC), duration_s=segment.duration_s,
+                segment_index=segment.segment_index or 0, storage_key=recording.storage_key,
+                container="webm" if recording.storage_key.endswith(".webm") else "matroska",
+                codecs=[], video_size=None, started_at=recording.last_written_at,
+                duration_s=segment.duration_s,
                 video_frames=segment.packets.get("video", 0),
                 audio_frames=segment.packets.get("audio", 0), dropped=0,
                 opened_because="unknown", closed_because="crash", status="recovered",
                 sha256=segment.repaired_sha256 or "", size_bytes=segment.repaired_size or 0,
-                retention_class=PROCESS.value))
+                retention_class=RetentionClass.PROCESS_RECORD.value))
 
-
-def manifest_document(row: ArchiveRow) -> dict[str, Any]:
-    return {"consult_id": row.consult_id, "manifest_key": row.manifest_key,
-            "manifest_sha256": row.manifest_sha256, "artefacts": row.artefacts,
-            "sealed_at": row.sealed_at.isoformat()}
