@@ -1,4 +1,4 @@
-"""Recording and archiving of consults: passthrough media, sealing, retention.
+"""Recording and archiving of consults: passthrough media, sealing, retention and purge.
 
 Modules, by what they hold:
 
@@ -8,10 +8,20 @@ Modules, by what they hold:
 - `segment_file` — one segment file and its `.recording` marker; file naming.
 - `video_bitstream` — picture sizes from VP8 keyframe headers and H.264 SPS.
 - `crash_recovery` — `recover_unfinished`: repairs copies of unfinished segments.
-- `archive_manifest` — `seal_archive` / `verify_manifest` for a consult's archive.
-- `retention` — retention classes and purge rules (pure).
+- `consult_recorder` — `ConsultRecorder`: a consult's participants' recordings, each
+  closed segment and alert handed to a `RecordingLedger` port; start-up recovery.
+- `archive_manifest` — `seal_archive` / `verify_manifest`: fingerprints, the manifest,
+  read-only files, and what verification finds.
+- `archive_seal` — what a consult's sealed archive holds (record documents, recordings,
+  photos, each with its retention class), and the sealed manifest read back.
+- `retention` — retention classes, expiry dates and legal holds (pure rules).
+- `retention_purge` — the purge: sealed archives surveyed, the rule applied, evidence
+  committed through a `PurgeLedger` port before each file goes.
+- `purge_evidence` — years later, whether a purge entry accounts for a missing file.
 - `storage` — the object-store interface and its local-directory implementation.
 - `durable_files` — fsync and SHA-256 helpers.
 
-Imports only the standard library, PyAV and numpy: nothing of HTTP or Socket.IO.
+Imports only the standard library, PyAV and numpy: nothing of `server`, `signaling`, HTTP
+or Socket.IO. What needs the database or the audit chain reaches it through the ports
+(`RecordingLedger`, `PurgeLedger`, `SealRecord`), which `server/records/` implements.
 """

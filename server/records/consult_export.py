@@ -11,7 +11,7 @@ witnesses, and names every artefact that disagrees:
 
 An artefact that is gone is "purged (retention)" only if a `retention.purged` entry of the
 intact chain accounts for it AND the retention rule, recomputed from the consult's own facts,
-agrees it had expired with no legal hold open (`retention_purge.judge_purge_record`);
+agrees it had expired with no legal hold open (`recorder.purge_evidence`);
 otherwise it is "missing", which fails verification like a changed file.
 
 **Export** streams one tar file: a README, the sealed audit entry, the manifest exactly as
@@ -49,10 +49,15 @@ from recorder.archive_manifest import (
     ManifestEntry,
     ManifestMalformed,
     ManifestMissing,
+    ManifestProblem,
     UnsafeArtefactPath,
+    parse_manifest,
     resolve_artefact,
     verify_manifest,
 )
+from recorder.archive_seal import archive_root_key
+from recorder.purge_evidence import PurgeRecord, judge_purge_record, purge_records
+from recorder.retention import HoldPeriod
 from recorder.storage import LocalDirectoryStorage
 from server.clinical.consults import load_consult
 from server.kernel import audit_log
@@ -60,15 +65,7 @@ from server.kernel.audit_log import AuditEntry, ChainVerdict
 from server.kernel.db import Database
 from server.kernel.errors import Conflict
 from server.kernel.models import ArchiveRow, ConsultRow
-from server.records.legal_holds import HoldPeriod, hold_periods
-from server.records.retention_purge import (
-    ManifestProblem,
-    PurgeRecord,
-    archive_root_key,
-    judge_purge_record,
-    parse_manifest,
-    purge_records,
-)
+from server.records.legal_holds import hold_periods
 
 log = logging.getLogger("shouzhen.export")
 SEALED = "archive.sealed"

@@ -1,6 +1,5 @@
-"""The rules behind replay and purge, as pure functions: which artefact may go when, what a
-purge record must show to account for a missing file, and the playback ledger that keeps the
-audit log to one entry per segment and session."""
+"""The retention purge's rules as pure functions: which artefact may go when, and what a purge
+record must show to account for a missing file."""
 
 from __future__ import annotations
 
@@ -8,18 +7,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from recorder.archive_manifest import ManifestEntry
-from recorder.retention import RetentionClass, RetentionPolicy
-from server.api.replay_api import PlaybackLedger, ReplayGrant
-from server.records.legal_holds import HoldPeriod
-from server.records.retention_purge import (
-    ConsultFacts,
-    PurgeRecord,
-    SealedArtefact,
-    Survey,
-    judge,
-    judge_purge_record,
-    plan_purge,
-)
+from recorder.purge_evidence import PurgeRecord, judge_purge_record
+from recorder.retention import HoldPeriod, RetentionClass, RetentionPolicy
+from recorder.retention_purge import ConsultFacts, SealedArtefact, Survey, judge, plan_purge
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 POLICY = RetentionPolicy(time_zone=SHANGHAI)
@@ -121,15 +111,3 @@ def test_the_medical_rule_counts_only_visits_the_purge_could_have_seen():
     visit_before = ENDED + timedelta(days=400)
     late = judge_purge_record(purge, sealed, ENDED, [ENDED, visit_before], [], SHANGHAI)
     assert not late.lawful
-
-
-def test_the_ledger_audits_each_segment_once_per_grant_until_the_grant_expires():
-    now = datetime(2026, 11, 20, tzinfo=UTC)
-    grant = ReplayGrant("c1", "audrey", "g1", now + timedelta(hours=2))
-    ledger = PlaybackLedger()
-    assert ledger.first_play(grant, 7, now)
-    assert not ledger.first_play(grant, 7, now + timedelta(minutes=5))
-    assert ledger.first_play(grant, 8, now)
-    other = ReplayGrant("c1", "audrey", "g2", now + timedelta(hours=2))
-    assert ledger.first_play(other, 7, now)
-    assert ledger.first_play(grant, 7, now + timedelta(hours=3)), "forgotten after expiry"
