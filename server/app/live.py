@@ -14,13 +14,14 @@ from aiohttp import web
 from media import forwarding
 from media.consult_media import ConsultMedia, FrameSink, MediaConfig, MediaEvent
 from media.encoded_frame import EncodedFrame
+from recorder.consult_recorder import ConsultRecorder
+from recorder.storage import recordings_key
 from server.api.request_services import Services
 from server.cluster.node_cluster import Cluster
 from server.cluster.node_registry import NodeLoad
 from server.kernel.audit_log import Actor
 from server.photos.still_tap import StillTap
-from server.records.consult_archive import recordings_key
-from server.records.consult_recording import ConsultRecorder
+from server.records.recording_ledger import AuditedRecordingLedger
 from signaling.namespace import ConsultNamespace, SignalingContext
 from signaling.payloads import MAX_SDP_CHARS
 
@@ -102,7 +103,7 @@ def attach_live_consults(app: web.Application, services: Services) -> ConsultNam
         tap = still_taps.setdefault(consult_id, StillTap())
         recorder = recorders.setdefault(consult_id, ConsultRecorder(
             consult_id, archivist.recordings_directory(consult_id), recordings_key(consult_id),
-            services.db))
+            AuditedRecordingLedger(services.db)))
         media = ConsultMedia(consult_id, config, sink=FanoutSink(consult_id, [tap, recorder]),
                              on_event=audit_media)
         recorder.request_keyframe = media.request_keyframe
