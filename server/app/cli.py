@@ -21,6 +21,7 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 
+from recorder.retention_purge import PurgeReport
 from server.api.request_services import Services
 from server.app.app import build_app
 from server.app.live import NAMESPACE_KEY
@@ -35,7 +36,7 @@ from server.kernel.audit_log import Actor
 from server.kernel.config import Settings, load_settings, with_generated_secrets
 from server.kernel.errors import Conflict
 from server.kernel.logs import configure
-from server.records.retention_purge import PurgeReport, policy_from_settings, run_purge
+from server.records.retention_purge import policy_from_settings, run_purge
 
 log = logging.getLogger("shouzhen")
 DEMO_LICENCE = "DEMO-110000001"
