@@ -33,7 +33,7 @@ from server.clinical.whitelist import Title
 from server.cluster.node_cluster import ClusterUnavailable
 from server.kernel import audit_log
 from server.kernel.audit_log import Actor
-from server.kernel.config import Settings, load_settings, with_generated_secrets
+from server.kernel.config import Settings, SettingsError, load_settings, with_generated_secrets
 from server.kernel.errors import Conflict
 from server.kernel.logs import configure
 from server.records.retention_purge import policy_from_settings, run_purge
@@ -300,7 +300,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except SettingsError as error:  # an operator's typo: the variable, not a traceback
+        print(f"shouzhen: {error}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -1,8 +1,10 @@
 """One typed configuration object, built from the environment.
 
-Every setting has an embedded default that runs a single node on one machine: SQLite and
-media under one data directory, no Redis. Secrets that are not given are generated once and
-kept in `<data dir>/secrets.json` (mode 0600), so a restart keeps join links valid.
+Every setting is declared once below: its type, its default, the variable it is read from and
+what it means (the README's tables are checked against these declarations by
+tests/kernel/test_config.py). The embedded defaults run a single node on one machine: SQLite
+and media under one data directory, no Redis. Secrets that are not given are generated once
+and kept in `<data dir>/secrets.json` (mode 0600), so a restart keeps join links valid.
 """
 
 from __future__ import annotations
@@ -12,11 +14,20 @@ import os
 import secrets
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "SHOUZHEN_"
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+class SettingsError(ValueError):
+    """The environment holds a value shouzhen cannot use; the one-line message names it."""
 
 
 @dataclass(frozen=True)
@@ -25,194 +36,6 @@ class StaffKey:
 
     name: str
     key: str
-
-
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path = Path("data")
-    host: str = "127.0.0.1"
-    port: int = 8080
-    public_url: str = ""  # the base of join links; defaults to http://host:port
-    database_url: str = ""  # defaults to SQLite in data_dir
-    redis_url: str = ""
-    secret_key: str = field(default="", repr=False)
-    admin_keys: tuple[StaffKey, ...] = field(default=(), repr=False)
-    auditor_keys: tuple[StaffKey, ...] = field(default=(), repr=False)
-    tls_cert: str = ""
-    tls_key: str = ""
-    ice_servers: tuple[dict[str, Any], ...] = ()
-    # Several nodes (REDIS_URL set): this node's id, the cluster's name in Redis, and the
-    # origins a browser may be redirected to (defaults to this node's own base URL).
-    node_id: str = ""
-    cluster_name: str = "shouzhen"
-    cluster_origins: tuple[str, ...] = ()
-    drain_seconds: int = 900
-    max_body_bytes: int = 1_048_576
-    max_photo_bytes: int = 20 * 1_048_576
-    consult_window_minutes: int = 60
-    reconnect_grace_seconds: int = 60
-    timezone: str = "Asia/Shanghai"
-    log_level: str = "INFO"
-    # Events out (server/events/event_delivery.py): webhooks, the Redis Stream, retry policy.
-    webhooks: tuple[WebhookConfig, ...] = ()
-    event_stream_key: str = "shouzhen:events"  # "" turns the stream off even with Redis
-    event_stream_maxlen: int = 0  # 0: never trim (nothing is dropped); else XADD MAXLEN ~
-    event_timeout_seconds: float = 10.0
-    event_retry_base_seconds: float = 1.0
-    event_retry_cap_seconds: float = 600.0
-    event_poll_seconds: float = 1.0
-    event_alert_after_hours: float = 4.0
-    forwarding: str = "passthrough"  # passthrough | transcoding (benchmark baseline only)
-    # uvloop | asyncio. uvloop's C datagram transport and loop cut a forwarded consult's
-    # CPU by ~15 % (bench/README.md); "asyncio" is the fallback if a platform lacks it.
-    event_loop: str = "uvloop"
-    # Retention (server/records/retention_purge.py): years to keep process records (audio/video,
-    # chat) and medical records; recorder.retention.RetentionPolicy floors both at the legal
-    # minimums (3 and 15), so a smaller value here can never shorten what the law requires.
-    process_record_years: int = 3
-    medical_record_years: int = 15
-
-    @property
-    def base_url(self) -> str:
-        if self.public_url:
-            return self.public_url.rstrip("/")
-        scheme = "https" if self.tls_cert else "http"
-        return f"{scheme}://{self.host}:{self.port}"
-
-    @property
-    def effective_node_id(self) -> str:
-        return self.node_id or f"{socket.gethostname()}-{self.port}"
-
-    @property
-    def effective_cluster_origins(self) -> frozenset[str]:
-        return frozenset(o.lower() for o in (self.cluster_origins or (self.base_url,)))
-
-    @property
-    def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'shouzhen.sqlite3'}"
-
-    def masked(self) -> dict[str, str]:
-        """Every setting as text for the start-up log, secrets shown only by length/name."""
-        shown: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "secret_key":
-                shown[f.name] = f"<{len(value)} chars>"
-            elif f.name in ("admin_keys", "auditor_keys"):
-                shown[f.name] = ",".join(f"{k.name}:***" for k in value) or "<none>"
-            elif f.name in ("database_url", "redis_url"):
-                shown[f.name] = _mask_url_password(str(value))
-            else:
-                shown[f.name] = str(value)
-        shown["effective_database_url"] = _mask_url_password(self.effective_database_url)
-        return shown
-
-
-def _mask_url_password(url: str) -> str:
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
-
-
-def _parse_staff_keys(raw: str, variable: str) -> tuple[StaffKey, ...]:
-    keys: list[StaffKey] = []
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        name, sep, key = item.partition(":")
-        if not sep or not name or len(key) < 16:
-            raise ValueError(f"{variable}: expected name:key pairs with keys of ≥16 characters")
-        keys.append(StaffKey(name=name, key=key))
-    return tuple(keys)
-
-
-def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from `env` (default: the process environment), then explicit overrides."""
-    env = os.environ if env is None else env
-
-    def get(name: str, default: str = "") -> str:
-        return env.get(ENV_PREFIX + name, default)
-
-    values: dict[str, Any] = {
-        "data_dir": Path(get("DATA_DIR", "data")),
-        "host": get("HOST", "127.0.0.1"),
-        "port": int(get("PORT", "8080")),
-        "public_url": get("PUBLIC_URL"),
-        "database_url": env.get("DATABASE_URL", get("DATABASE_URL")),
-        "redis_url": env.get("REDIS_URL", get("REDIS_URL")),
-        "secret_key": get("SECRET_KEY"),
-        "admin_keys": _parse_staff_keys(get("ADMIN_KEYS"), ENV_PREFIX + "ADMIN_KEYS"),
-        "auditor_keys": _parse_staff_keys(get("AUDITOR_KEYS"), ENV_PREFIX + "AUDITOR_KEYS"),
-        "tls_cert": get("TLS_CERT"),
-        "tls_key": get("TLS_KEY"),
-        "ice_servers": tuple(json.loads(get("ICE_SERVERS", "[]"))),
-        "node_id": get("NODE_ID"),
-        "cluster_name": get("CLUSTER_NAME", "shouzhen"),
-        "cluster_origins": tuple(o.strip().rstrip("/") for o in
-                                 get("CLUSTER_ORIGINS").split(",") if o.strip()),
-        "drain_seconds": int(get("DRAIN_SECONDS", "900")),
-        "max_body_bytes": int(get("MAX_BODY_BYTES", "1048576")),
-        "max_photo_bytes": int(get("MAX_PHOTO_BYTES", str(20 * 1_048_576))),
-        "consult_window_minutes": int(get("CONSULT_WINDOW_MINUTES", "60")),
-        "reconnect_grace_seconds": int(get("RECONNECT_GRACE_SECONDS", "60")),
-        "timezone": get("TIMEZONE", "Asia/Shanghai"),
-        "log_level": get("LOG_LEVEL", "INFO"),
-        "webhooks": parse_webhooks(get("WEBHOOKS", "[]"), ENV_PREFIX + "WEBHOOKS"),
-        "event_stream_key": get("EVENT_STREAM", "shouzhen:events"),
-        "event_stream_maxlen": int(get("EVENT_STREAM_MAXLEN", "0")),
-        "event_timeout_seconds": float(get("EVENT_TIMEOUT_SECONDS", "10")),
-        "event_retry_base_seconds": float(get("EVENT_RETRY_BASE_SECONDS", "1")),
-        "event_retry_cap_seconds": float(get("EVENT_RETRY_CAP_SECONDS", "600")),
-        "event_poll_seconds": float(get("EVENT_POLL_SECONDS", "1")),
-        "event_alert_after_hours": float(get("EVENT_ALERT_AFTER_HOURS", "4")),
-        "forwarding": get("FORWARDING", "passthrough"),
-        "event_loop": _event_loop(get("EVENT_LOOP", "uvloop")),
-        "process_record_years": int(get("PROCESS_RECORD_YEARS", "3")),
-        "medical_record_years": int(get("MEDICAL_RECORD_YEARS", "15")),
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-EVENT_LOOPS = ("uvloop", "asyncio")
-
-
-def _event_loop(value: str) -> str:
-    if value not in EVENT_LOOPS:
-        raise ValueError(f"{ENV_PREFIX}EVENT_LOOP: one of {', '.join(EVENT_LOOPS)}, not {value!r}")
-    return value
-
-
-def with_generated_secrets(settings: Settings) -> Settings:
-    """Fill in secrets that were not configured from `<data_dir>/secrets.json`, creating it."""
-    if settings.secret_key and settings.admin_keys and settings.auditor_keys:
-        return settings
-    path = settings.data_dir / "secrets.json"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        stored = json.loads(path.read_text())
-    else:
-        stored = {
-            "secret_key": secrets.token_urlsafe(48),
-            "admin_key": secrets.token_urlsafe(24),
-            "auditor_key": secrets.token_urlsafe(24),
-        }
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(stored, out, indent=2)
-    return Settings(
-        **{
-            **{f.name: getattr(settings, f.name) for f in fields(settings)},
-            "secret_key": settings.secret_key or stored["secret_key"],
-            "admin_keys": settings.admin_keys or (StaffKey("admin", stored["admin_key"]),),
-            "auditor_keys": settings.auditor_keys
-            or (StaffKey("auditor", stored["auditor_key"]),),
-        }
-    )
-
-
-# -- events out: webhook targets -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -237,10 +60,318 @@ class WebhookConfig:
         return f"WebhookConfig({self.target_name} -> {_url_without_secrets(self.url)} [{events}])"
 
 
+def _setting(default: Any, variable: str, meaning: str, *, also: str | None = None,
+             shown: str | None = None, secret: bool = False) -> Any:
+    """One setting: read from `variable` (then `also`); `meaning` is its README row's text;
+    `shown` is the README's default where the real one is computed at run time."""
+    return Field(default, description=meaning, repr=not secret,
+                 validation_alias=AliasChoices(variable, also) if also else variable,
+                 json_schema_extra={"shown_default": shown} if shown is not None else None)
+
+
+class Settings(BaseSettings):
+    """Constructed by keyword (`Settings(data_dir=…, port=…)`) or from the environment with
+    `load_settings`, the one place that reads it."""
+
+    # Only the keyword arguments: a test's Settings(...) never picks up the shell's variables.
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", validate_by_name=True,
+                                      validate_by_alias=True)
+
+    data_dir: Path = _setting(Path("data"), "SHOUZHEN_DATA_DIR",
+                              "SQLite file, media, generated secrets")
+    host: str = _setting("127.0.0.1", "SHOUZHEN_HOST", "the address to listen on")
+    port: int = _setting(8080, "SHOUZHEN_PORT", "the port to listen on")
+    public_url: str = _setting(
+        "", "SHOUZHEN_PUBLIC_URL",
+        "base of the join links (set it behind a proxy or on a LAN)",
+        shown="`http(s)://host:port`")
+    database_url: str = _setting(
+        "", "DATABASE_URL",
+        "e.g. `postgresql+asyncpg://user@127.0.0.1:5432/shouzhen` "
+        "(`SHOUZHEN_DATABASE_URL` is read when `DATABASE_URL` is unset)",
+        also="SHOUZHEN_DATABASE_URL", shown="SQLite in the data dir")
+    redis_url: str = _setting(
+        "", "REDIS_URL",
+        "Redis for several nodes, e.g. `redis://127.0.0.1:6379/0` "
+        "(`SHOUZHEN_REDIS_URL` is read when `REDIS_URL` is unset)",
+        also="SHOUZHEN_REDIS_URL", shown="(none)")
+    secret_key: str = _setting("", "SHOUZHEN_SECRET_KEY", "signs join and capture tokens",
+                               shown="generated into `data/secrets.json`", secret=True)
+    admin_keys: tuple[StaffKey, ...] = _setting(
+        (), "SHOUZHEN_ADMIN_KEYS", "`name:key,name:key` (keys ≥16 chars)",
+        shown="one generated key named `admin`", secret=True)
+    auditor_keys: tuple[StaffKey, ...] = _setting(
+        (), "SHOUZHEN_AUDITOR_KEYS", "`name:key,…`",
+        shown="one generated key named `auditor`", secret=True)
+    tls_cert: str = _setting(
+        "", "SHOUZHEN_TLS_CERT",
+        "certificate (PEM) to serve HTTPS with (browsers allow cameras only on HTTPS or "
+        "localhost)", shown="(none)")
+    tls_key: str = _setting("", "SHOUZHEN_TLS_KEY",
+                            "its private key (PEM), unless the certificate file holds it",
+                            shown="(none)")
+    ice_servers: tuple[dict[str, Any], ...] = _setting(
+        (), "SHOUZHEN_ICE_SERVERS", "JSON list of RTCIceServer objects (STUN/TURN, e.g. coturn)")
+    # Several nodes (REDIS_URL set).
+    node_id: str = _setting("", "SHOUZHEN_NODE_ID", "this node's id in the registry",
+                            shown="`<hostname>-<port>`")
+    cluster_name: str = _setting("shouzhen", "SHOUZHEN_CLUSTER_NAME",
+                                 "key prefix in Redis (several clusters may share a Redis)")
+    cluster_origins: tuple[str, ...] = _setting(
+        (), "SHOUZHEN_CLUSTER_ORIGINS", "comma-separated origins of all nodes",
+        shown="this node's base URL")
+    drain_seconds: int = _setting(900, "SHOUZHEN_DRAIN_SECONDS",
+                                  "how long SIGTERM waits for running calls")
+    max_body_bytes: int = _setting(1_048_576, "SHOUZHEN_MAX_BODY_BYTES",
+                                   "largest JSON request body")
+    max_photo_bytes: int = _setting(20 * 1_048_576, "SHOUZHEN_MAX_PHOTO_BYTES",
+                                    "largest photo upload")
+    consult_window_minutes: int = _setting(
+        60, "SHOUZHEN_CONSULT_WINDOW_MINUTES",
+        "default consult window; join links expire at its end")
+    reconnect_grace_seconds: int = _setting(
+        60, "SHOUZHEN_RECONNECT_GRACE_SECONDS",
+        "how long a dropped participant may take to come back")
+    timezone: str = _setting("Asia/Shanghai", "SHOUZHEN_TIMEZONE",
+                             "calendar dates (ages, eligibility)")
+    log_level: str = _setting("INFO", "SHOUZHEN_LOG_LEVEL", "logs are JSON lines on stderr")
+    # Events out (server/events/event_delivery.py): webhooks, the Redis Stream, retry policy.
+    webhooks: tuple[WebhookConfig, ...] = _setting(
+        (), "SHOUZHEN_WEBHOOKS",
+        'JSON list of `{"url", "secret", "events"?, "name"?}`; `secret` ≥16 chars shared with '
+        "the receiver; `events` limits the types sent (default all); `name` identifies the "
+        "target in the delivery table (default `webhook:<url without query>`; keep it stable)")
+    event_stream_key: str = _setting(
+        "shouzhen:events", "SHOUZHEN_EVENT_STREAM",
+        "Redis Stream key (with `REDIS_URL`); set it empty to turn the stream off")
+    # 0 keeps everything: an event is never dropped from the stream unless asked.
+    event_stream_maxlen: int = _setting(0, "SHOUZHEN_EVENT_STREAM_MAXLEN",
+                                        "`XADD MAXLEN ~ n`; `0` never trims")
+    event_timeout_seconds: float = _setting(
+        10.0, "SHOUZHEN_EVENT_TIMEOUT_SECONDS",
+        "a receiver that does not answer within this is retried")
+    event_retry_base_seconds: float = _setting(
+        1.0, "SHOUZHEN_EVENT_RETRY_BASE_SECONDS",
+        "backoff: base·2ⁿ⁻¹, capped, jittered within the upper half of each step")
+    event_retry_cap_seconds: float = _setting(
+        600.0, "SHOUZHEN_EVENT_RETRY_CAP_SECONDS",
+        "backoff: base·2ⁿ⁻¹, capped, jittered within the upper half of each step")
+    event_poll_seconds: float = _setting(1.0, "SHOUZHEN_EVENT_POLL_SECONDS",
+                                         "how often an idle dispatcher looks for new events")
+    event_alert_after_hours: float = _setting(
+        4.0, "SHOUZHEN_EVENT_ALERT_AFTER_HOURS",
+        "an event not acknowledged this long after it was written is flagged once: an error "
+        "log line, an `event.delivery_overdue` audit entry, the "
+        "`shouzhen_event_deliveries_overdue` gauge")
+    # Checked where the strategy is built (media.consult_media.MediaConfig).
+    forwarding: str = _setting(
+        "passthrough", "SHOUZHEN_FORWARDING",
+        "`transcoding` decodes and re-encodes every frame: the benchmark's baseline, never "
+        "for consults")
+    # uvloop's C datagram transport and loop cut a forwarded consult's CPU by ~15 %
+    # (bench/README.md); "asyncio" is the fallback if a platform lacks it.
+    event_loop: str = _setting(
+        "uvloop", "SHOUZHEN_EVENT_LOOP",
+        "`asyncio` to run on asyncio's own loop instead (uvloop saves ~15 % CPU per consult)")
+    # recorder.retention.RetentionPolicy floors both at the legal minimums (3 and 15), so a
+    # smaller value here can never shorten what the law requires.
+    process_record_years: int = _setting(
+        3, "SHOUZHEN_PROCESS_RECORD_YEARS",
+        "years to keep audio/video and chat from the end of their consult (never fewer than 3)")
+    medical_record_years: int = _setting(
+        15, "SHOUZHEN_MEDICAL_RECORD_YEARS",
+        "years to keep the medical record from the child's last visit (never fewer than 15)")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+    # -- from environment text (a value given by keyword arrives already typed) ------------
+
+    @field_validator("admin_keys", "auditor_keys", mode="before")
+    @classmethod
+    def _staff_keys_from_text(cls, value: Any, info: ValidationInfo) -> Any:
+        return _parse_staff_keys(value, _variable(info)) if isinstance(value, str) else value
+
+    @field_validator("ice_servers", mode="before")
+    @classmethod
+    def _ice_servers_from_json(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            servers = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{_variable(info)}: not JSON ({error})") from None
+        if not isinstance(servers, list):
+            raise ValueError(f"{_variable(info)}: expected a JSON list of RTCIceServer objects")
+        return servers
+
+    @field_validator("cluster_origins", mode="before")
+    @classmethod
+    def _origins_from_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _webhooks_from_json(cls, value: Any, info: ValidationInfo) -> Any:
+        return parse_webhooks(value, _variable(info)) if isinstance(value, str) else value
+
+    @field_validator("event_loop")
+    @classmethod
+    def _known_event_loop(cls, value: str, info: ValidationInfo) -> str:
+        if value not in EVENT_LOOPS:
+            raise ValueError(f"{_variable(info)}: one of {', '.join(EVENT_LOOPS)}, "
+                             f"not {value!r}")
+        return value
+
+    # -- derived -----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def effective_node_id(self) -> str:
+        return self.node_id or f"{socket.gethostname()}-{self.port}"
+
+    @property
+    def effective_cluster_origins(self) -> frozenset[str]:
+        return frozenset(o.lower() for o in (self.cluster_origins or (self.base_url,)))
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'shouzhen.sqlite3'}"
+
+    def replace(self, **changes: Any) -> Settings:
+        """These settings with some changed, checked like the originals."""
+        return type(self)(**{**self.as_keywords(), **changes})
+
+    def as_keywords(self) -> dict[str, Any]:
+        """Every setting by field name, as given to the constructor (StaffKey and
+        WebhookConfig objects kept as they are)."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+    def masked(self) -> dict[str, str]:
+        """Every setting as text for the start-up log, secrets shown only by length/name."""
+        shown: dict[str, str] = {}
+        for name, value in self.as_keywords().items():
+            if name == "secret_key":
+                shown[name] = f"<{len(value)} chars>"
+            elif name in ("admin_keys", "auditor_keys"):
+                shown[name] = ",".join(f"{k.name}:***" for k in value) or "<none>"
+            elif name in ("database_url", "redis_url"):
+                shown[name] = _mask_url_password(str(value))
+            else:
+                shown[name] = str(value)
+        shown["effective_database_url"] = _mask_url_password(self.effective_database_url)
+        return shown
+
+
+def environment_names(field_name: str) -> tuple[str, ...]:
+    """The variables a setting is read from, in order: the first one set wins."""
+    alias = Settings.model_fields[field_name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(str(choice) for choice in alias.choices)
+    assert isinstance(alias, str), f"{field_name} declares no variable"
+    return (alias,)
+
+
+def _variable(info: ValidationInfo) -> str:
+    assert info.field_name is not None
+    return environment_names(info.field_name)[0]
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from `env` (default: the process environment), then explicit overrides.
+
+    Raises SettingsError, one line naming each variable that cannot be used."""
+    env = os.environ if env is None else env
+    given: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        for variable in environment_names(name):
+            if variable in env:
+                given[name] = env[variable]
+                break
+    try:
+        return Settings(**{**given, **overrides})
+    except ValidationError as error:
+        raise SettingsError(_one_line(error)) from None
+
+
+def _one_line(error: ValidationError) -> str:
+    problems = []
+    for problem in error.errors():
+        field, *inside = problem["loc"]
+        if problem["type"] == "value_error":
+            # Raised by the parsers above, whose message already names the variable.
+            problems.append(str(problem["ctx"]["error"]))
+            continue
+        declared = Settings.model_fields.get(str(field))
+        where = environment_names(str(field))[0] if declared else str(field)
+        where += "".join(f"[{part}]" for part in inside)
+        got = f" (got {problem['input']!r})" if declared and declared.repr else ""
+        problems.append(f"{where}: {problem['msg']}{got}")
+    return "; ".join(problems)
+
+
+def _mask_url_password(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _parse_staff_keys(raw: str, variable: str) -> tuple[StaffKey, ...]:
+    keys: list[StaffKey] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, key = item.partition(":")
+        if not sep or not name or len(key) < 16:
+            raise ValueError(f"{variable}: expected name:key pairs with keys of ≥16 characters")
+        keys.append(StaffKey(name=name, key=key))
+    return tuple(keys)
+
+
+def with_generated_secrets(settings: Settings) -> Settings:
+    """Fill in secrets that were not configured from `<data_dir>/secrets.json`, creating it."""
+    if settings.secret_key and settings.admin_keys and settings.auditor_keys:
+        return settings
+    path = settings.data_dir / "secrets.json"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {
+            "secret_key": secrets.token_urlsafe(48),
+            "admin_key": secrets.token_urlsafe(24),
+            "auditor_key": secrets.token_urlsafe(24),
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(stored, out, indent=2)
+    return settings.replace(
+        secret_key=settings.secret_key or stored["secret_key"],
+        admin_keys=settings.admin_keys or (StaffKey("admin", stored["admin_key"]),),
+        auditor_keys=settings.auditor_keys or (StaffKey("auditor", stored["auditor_key"]),),
+    )
+
+
+# -- events out: webhook targets -----------------------------------------------------------
+
+
 def _url_without_secrets(url: str) -> str:
     """scheme://host[:port]/path: user info and query strings may carry tokens."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""

@@ -57,15 +57,13 @@ async def test_healthz_checks_the_database(api):
 
 
 async def test_healthz_is_503_when_the_database_is_unreachable(settings, clock):
-    import dataclasses
-
     from aiohttp.test_utils import TestClient, TestServer
 
     from server.app.app import build_app
     from server.app.services import build_services
 
-    unreachable = dataclasses.replace(
-        settings, database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    unreachable = settings.replace(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
     services = build_services(unreachable, clock)
     app = build_app(unreachable, services=services)
     app.on_startup.clear()  # no migrations: the point is that the database is gone

@@ -4,7 +4,6 @@ take a consult to its end through the service layer and the API."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import socket
 import time
@@ -160,7 +159,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 @pytest.fixture
 def settings(settings: Settings, receiver: Receiver) -> Settings:
     """The shared settings, with the test's receiver as the one webhook and fast timings."""
-    return dataclasses.replace(settings, webhooks=(
+    return settings.replace(webhooks=(
         WebhookConfig(url=receiver.url, secret=SECRET, name="his"),), **FAST)
 
 
@@ -172,7 +171,7 @@ async def nodes(settings: Settings, clock: Clock) -> AsyncIterator[
     started: list[TestClient] = []  # type: ignore[type-arg]
 
     async def start(**changes: Any) -> Api:
-        node_settings = dataclasses.replace(settings, **changes)
+        node_settings = settings.replace(**changes)
         services = build_services(node_settings, clock)
         client = TestClient(TestServer(build_app(node_settings, services=services)))
         await client.start_server()
