@@ -103,6 +103,12 @@ async def test_reading_in_small_batches_and_up_to_a_sequence_number(db):
     assert [e.seq for e in await entries(db, batch=2)] == [1, 2, 3, 4, 5, 6, 7]
     assert [e.seq for e in await entries(db, batch=2, up_to=5)] == [1, 2, 3, 4, 5]
     assert [e.seq for e in await entries(db, consult_id=CONSULT_A, batch=1, up_to=5)] == [2, 4]
+    # An updated row moves to the end of a PostgreSQL table: chain order must not follow it.
+    async with db.transaction() as session:
+        await session.execute(sa.update(AuditEntryRow).where(AuditEntryRow.seq == 1)
+                              .values(actor_id="edited"))
+    assert [e.seq for e in await entries(db)] == [1, 2, 3, 4, 5, 6, 7]
+    assert [e.seq for e in await entries(db, batch=3)] == [1, 2, 3, 4, 5, 6, 7]
 
 
 async def test_verification_stops_at_the_head_it_read_first(db):
