@@ -51,9 +51,13 @@ from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import SessionDescription
 
-from media.forwarding import DirectSrtp, RtpInput, forward_rtp, remb_packet, run_now
-from media.rtp_reader import parse_rtp
-from media.rtp_writer import RtpPayloads
+from media.aiortc_bridge.receive import remb_packet
+from media.aiortc_bridge.receive_lane import RtpInput
+from media.aiortc_bridge.run_now import run_now
+from media.aiortc_bridge.send import forward_rtp
+from media.aiortc_bridge.srtp import DirectSrtp
+from media.rtp.reader import parse_rtp
+from media.rtp.writer import RtpPayloads
 
 MAGIC = b"SZBT"
 MARK_LEN = 20

@@ -10,6 +10,12 @@ H264_NAL_IDR = 5
 H264_NAL_SPS = 7
 
 
+def codec_name(mime_type: str) -> str:
+    """ffmpeg's name for an RTP codec: ``video/VP8`` → ``vp8``, ``video/H264`` → ``h264``
+    (the names :func:`is_keyframe`, the decoders and the muxer take)."""
+    return mime_type.split("/", 1)[-1].lower()
+
+
 def vp8_is_keyframe(data: bytes) -> bool:
     """VP8 frame tag (RFC 6386 §9.1): bit 0 of the first byte is 0 on a key frame."""
     return len(data) > 0 and data[0] & 0x01 == 0

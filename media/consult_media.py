@@ -70,7 +70,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from aiortc import (
-    MediaStreamTrack,
     RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
@@ -79,6 +78,10 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from media.aiortc_bridge.guard import verify_aiortc
+from media.aiortc_bridge.receive import prepare_receiver
+from media.aiortc_bridge.send import forward_rtp, hook_sender
+from media.aiortc_bridge.srtp import DirectSrtp
 from media.codec_policy import (
     VideoCodecChoice,
     audio_capabilities,
@@ -93,18 +96,10 @@ from media.errors import (
     NoPeerYet,
     UnsupportedCodecs,
 )
-from media.forwarders import Forwarder, PassthroughForwarder, create_forwarder
-from media.forwarding import (
-    DirectSrtp,
-    ReceiverHooks,
-    RtpLeg,
-    forward_rtp,
-    hook_sender,
-    prepare_receiver,
-    verify_aiortc,
-)
+from media.forwarding_strategies import PassthroughForwarder, create_forwarder
 from media.inbound import InboundStream
-from media.log import ConsultLog, consult_log
+from media.log import ConsultLog, Log, consult_log
+from media.party_peers import MEDIA_KINDS, MediaKind, MediaLine, Party, Peer
 from media.session_description import (
     MediaSection,
     SessionSummary,
@@ -112,8 +107,12 @@ from media.session_description import (
     parse_offer,
 )
 
-MediaKind = Literal["audio", "video"]
-MEDIA_KINDS: tuple[MediaKind, ...] = ("audio", "video")
+
+def verify_media_runtime(log: Log | None = None) -> None:
+    """Check once per process that the installed aiortc, aioice and pylibsrtp still have
+    what encoded-frame forwarding relies on; raises ForwardingHookBroken if not. The server
+    calls it at start-up, so that a broken install fails before the first consult."""
+    verify_aiortc(log)
 
 
 class ConsultClosed(MediaError):
@@ -128,7 +127,7 @@ class MediaConfig:
     server's configuration; always explicit, because aiortc's default STUN server is a
     public host. ``forwarding``: ``"passthrough"`` (default) or ``"transcoding"``
     (benchmark baseline). ``low_latency_audio``: release each Opus packet as it
-    arrives instead of aiortc's 4-packet prefetch (see :mod:`media.forwarding`).
+    arrives instead of aiortc's 4-packet prefetch (see :mod:`media.rtp.jitter_buffers`).
     """
 
     ice_servers: list[dict[str, Any]]
@@ -170,54 +169,6 @@ class FrameSink(Protocol):
     def on_frame(self, role: str, frame: EncodedFrame) -> None: ...
 
 
-@dataclass
-class _Leg:
-    """One m-line of a party's peer: what the party sends us, and what we send it."""
-
-    kind: MediaKind
-    slot: int
-    transceiver: RTCRtpTransceiver
-    forwarder: Forwarder
-    hooks: ReceiverHooks
-    rtp: RtpLeg | None = None
-    source_role: str | None = None
-    attached_track: MediaStreamTrack | None = None
-
-    @property
-    def mid(self) -> str | None:
-        return self.transceiver.mid
-
-
-@dataclass
-class _Peer:
-    pc: RTCPeerConnection
-    generation: int
-    identity: tuple[frozenset[str], frozenset[str]]
-    remote_ufrags: frozenset[str]
-    legs: list[_Leg] = field(default_factory=list)
-    # One per DTLS transport of the peer (one with BUNDLE), keyed by id(transport).
-    direct_srtp: dict[int, DirectSrtp] = field(default_factory=dict)
-    closing: bool = False
-    # A renegotiation failed half-way: aiortc's state is unknown, the next offer gets a new peer.
-    broken: bool = False
-
-    def reusable(self) -> bool:
-        return (
-            not self.closing
-            and not self.broken
-            and self.pc.connectionState not in ("failed", "closed")
-        )
-
-
-@dataclass
-class _Party:
-    role: str
-    inbound: dict[str, InboundStream]
-    peer: _Peer | None = None
-    generations: int = 0
-    started_sources: dict[str, int] = field(default_factory=dict)
-
-
 class ConsultMedia:
     """The media of one consult on this node. See the module docstring for the contract."""
 
@@ -234,7 +185,7 @@ class ConsultMedia:
         self._on_event = on_event
         self.log: ConsultLog = consult_log(__name__, consult_id)
         verify_aiortc(self.log)  # raises ForwardingHookBroken before any browser is involved
-        self._parties: dict[str, _Party] = {}
+        self._parties: dict[str, Party] = {}
         self._join_order: list[str] = []
         self._video_codec: VideoCodecChoice | None = None
         self._negotiation = asyncio.Lock()
@@ -403,13 +354,13 @@ class ConsultMedia:
         if self._closed:
             raise ConsultClosed(f"consult {self.consult_id} media is closed")
 
-    def _party(self, role: str) -> _Party:
+    def _party(self, role: str) -> Party:
         party = self._parties.get(role)
         if party is None:
             if not isinstance(role, str) or not role:
                 raise MediaError("a role must be a non-empty string")
             log = self.log.for_role(role)
-            party = _Party(
+            party = Party(
                 role=role,
                 inbound={
                     kind: InboundStream(
@@ -425,10 +376,10 @@ class ConsultMedia:
             self._parties[role] = party
         return party
 
-    def _create_peer(self, party: _Party, summary: SessionSummary) -> _Peer:
+    def _create_peer(self, party: Party, summary: SessionSummary) -> Peer:
         pc = RTCPeerConnection(self.config.rtc_configuration())
         party.generations += 1
-        peer = _Peer(
+        peer = Peer(
             pc=pc,
             generation=party.generations,
             identity=summary.transport_identity(),
@@ -454,8 +405,8 @@ class ConsultMedia:
 
     async def _negotiate(
         self,
-        party: _Party,
-        peer: _Peer,
+        party: Party,
+        peer: Peer,
         summary: SessionSummary,
         offer_sdp: str,
         choice: VideoCodecChoice | None,
@@ -484,7 +435,7 @@ class ConsultMedia:
         self._take_srtp_directly(party.role, peer)
         return str(local.sdp)
 
-    def _take_srtp_directly(self, role: str, peer: _Peer) -> None:
+    def _take_srtp_directly(self, role: str, peer: Peer) -> None:
         """The peer's SRTP reaches aiortc's handlers without aioice's queue (DirectSrtp)."""
         for leg in peer.legs:
             dtls = leg.transceiver.receiver.transport
@@ -492,8 +443,8 @@ class ConsultMedia:
                 peer.direct_srtp[id(dtls)] = DirectSrtp(dtls, self.log.for_role(role))
 
     def _add_leg(
-        self, party: _Party, peer: _Peer, section: MediaSection, choice: VideoCodecChoice | None
-    ) -> _Leg:
+        self, party: Party, peer: Peer, section: MediaSection, choice: VideoCodecChoice | None
+    ) -> MediaLine:
         kind: MediaKind = "audio" if section.kind == "audio" else "video"
         role = party.role
         slot = sum(1 for leg in peer.legs if leg.kind == kind)
@@ -522,7 +473,7 @@ class ConsultMedia:
             # The browser's RTP payloads go out as they came, under our header.
             rtp = forward_rtp(transceiver.sender, forwarder.send_rtp(), log)
             forwarder.send_in_call(rtp.send_now)
-        return _Leg(
+        return MediaLine(
             kind=kind, slot=slot, transceiver=transceiver, forwarder=forwarder, hooks=hooks, rtp=rtp
         )
 
@@ -548,7 +499,7 @@ class ConsultMedia:
                     f"aiortc answered video with {first.name}, not {choice.label()}"
                 )
 
-    def _attach_inbound(self, party: _Party, leg: _Leg, video_codec: str) -> None:
+    def _attach_inbound(self, party: Party, leg: MediaLine, video_codec: str) -> None:
         track = leg.transceiver.receiver.track
         if track is None or track is leg.attached_track:
             return
@@ -573,7 +524,7 @@ class ConsultMedia:
                 leg.source_role = others[leg.slot]
                 self._parties[leg.source_role].inbound[leg.kind].subscribe(leg.forwarder)
 
-    async def _close_peer(self, party: _Party, reason: str) -> None:
+    async def _close_peer(self, party: Party, reason: str) -> None:
         peer = party.peer
         if peer is None:
             return

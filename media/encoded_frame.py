@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import av
 
-from media.rtp_writer import RtpPayloads
+from media.rtp.writer import RtpPayloads
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class EncodedFrame:
     holds the RTP payloads the frame arrived in, for legs that forward packets, and
     ``send_time`` the abs-send-time (24-bit, 6.18 fixed-point seconds) the party's
     browser stamped on the packet that completed the frame, if it stamped one: legs
-    forward the frame under it (media.forwarding.RtpLeg).
+    forward the frame under it (media.aiortc_bridge.send.RtpLeg).
     """
 
     kind: str

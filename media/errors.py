@@ -30,7 +30,7 @@ class InvalidCandidate(MediaError):
 class ForwardingHookBroken(MediaError):
     """aiortc's internals moved: the encoded-frame forwarding hook cannot work.
 
-    Raised at start-up (``media.forwarding.verify_aiortc``) rather than failing
+    Raised at start-up (``media.consult_media.verify_media_runtime``) rather than failing
     mid-consult: with the hook missing, aiortc would silently decode and
     re-encode every frame.
     """

@@ -5,9 +5,9 @@ phone drops off Wi-Fi and reconnects with a new peer, the same inbound stream is
 re-attached to the new remote track, so the legs carrying it to the physician and
 the recorder's sink keep one continuous timeline.
 
-It takes each encoded frame from the receiver's hand-off (see :mod:`media.forwarding`)
+It takes each encoded frame from the receiver's hand-off (see :mod:`media.aiortc_bridge.receive`)
 in the call that completed it, hands it to the sink callback and to each subscribed
-:class:`~media.forwarders.Forwarder`, and is the upstream end of the feedback loop:
+:class:`~media.forwarding_strategies.Forwarder`, and is the upstream end of the feedback loop:
 keyframe requests (rate-limited) and downstream bandwidth (REMB).
 """
 
@@ -22,10 +22,10 @@ from typing import Any
 
 import aiortc.jitterbuffer
 
-from media.bitstream import is_keyframe
+from media.aiortc_bridge.receive import ReceiverHooks
+from media.bitstream import codec_name, is_keyframe
 from media.encoded_frame import EncodedFrame
-from media.forwarders import Forwarder
-from media.forwarding import ReceiverHooks, codec_name
+from media.forwarding_strategies import Forwarder
 from media.log import ConsultLog
 from media.timeline import ContinuousTimeline
 
@@ -44,11 +44,11 @@ class InboundStats:
     rembs_relayed: int = 0
     remb_cap: int | None = None
     # The server's own estimate of the party's uplink runs only while no relayed REMB
-    # measures that uplink (media.forwarding.ReceiverHooks.set_remb_cap).
+    # measures that uplink (media.aiortc_bridge.receive.ReceiverHooks.set_remb_cap).
     estimating_uplink: bool = False
     subscribers: int = 0
     last_pts: int | None = None
-    # Thrown away by the receiver's buffer (media.forwarding), over every peer of the party:
+    # Thrown away by the receiver's buffer (media.rtp.jitter_buffers), over every peer of the party:
     # a weak link shows up here as holes that NACK did not repair in time.
     late_packets: int = 0
     holes_skipped: int = 0
@@ -157,7 +157,7 @@ class InboundStream:
             keyframe=is_keyframe(self._frame_codec_name, data),
             source=source,
             arrival=now,
-            # media.forwarding's buffers keep the RTP payloads the frame came in, and
+            # media.rtp.jitter_buffers keep the RTP payloads the frame came in, and
             # the party's send time of the packet that completed it
             rtp=getattr(frame, "rtp", ()),
             send_time=getattr(frame, "send_time", None),
@@ -180,7 +180,7 @@ class InboundStream:
         for leg in list(self._subscribers):
             leg.push(encoded)
 
-    # -- downstream legs (the Upstream protocol of media.forwarders) ------------
+    # -- downstream legs (the Upstream protocol of media.forwarding_strategies) ------------
 
     def subscribe(self, leg: Forwarder) -> None:
         if leg not in self._subscribers:

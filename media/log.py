@@ -6,6 +6,9 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
+Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
+"""What a media function logs to: its module's logger or a consult's :class:`ConsultLog`."""
+
 
 class ConsultLog(logging.LoggerAdapter[logging.Logger]):
     """Prefixes messages with ``[consult=<id> role=<role>]`` and adds both as record extras."""

@@ -11,8 +11,13 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from media import forwarding
-from media.consult_media import ConsultMedia, FrameSink, MediaConfig, MediaEvent
+from media.consult_media import (
+    ConsultMedia,
+    FrameSink,
+    MediaConfig,
+    MediaEvent,
+    verify_media_runtime,
+)
 from media.encoded_frame import EncodedFrame
 from recorder.consult_recorder import ConsultRecorder
 from recorder.storage import recordings_key
@@ -91,7 +96,7 @@ class FanoutSink:
 
 
 def attach_live_consults(app: web.Application, services: Services) -> ConsultNamespace:
-    forwarding.verify_aiortc()  # fail at start-up, not at the first call, if aiortc moved
+    verify_media_runtime()  # fail at start-up, not at the first call, if aiortc moved
     archivist = services.archivist
     recorders: dict[str, ConsultRecorder] = {}
     audit_media = MediaEventAudit(services, recorders)

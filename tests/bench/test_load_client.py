@@ -15,7 +15,7 @@ import pytest
 
 from bench import media_files
 from bench.client import MARK_LEN, PacketSource, Party, StreamMeter, marker, read_marker
-from media.rtp_writer import rtp_packet
+from media.rtp.writer import rtp_packet
 
 
 @pytest.fixture(scope="module")

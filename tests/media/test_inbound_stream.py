@@ -8,7 +8,7 @@ from fractions import Fraction
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from media.forwarders import PassthroughForwarder
+from media.forwarding_strategies import PassthroughForwarder
 from media.inbound import InboundStream
 from media.log import consult_log
 
@@ -16,7 +16,7 @@ LOG = consult_log("tests.media", "c-unit")
 
 
 class FakeHooks:
-    """Stands in for media.forwarding.ReceiverHooks."""
+    """Stands in for media.aiortc_bridge.receive.ReceiverHooks."""
 
     def __init__(self) -> None:
         self.plis = 0

@@ -7,8 +7,9 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from media.aiortc_bridge.send import sender_ssrc
 from media.bitstream import vp8_is_keyframe
-from media.forwarding import ForwardingVideoBuffer, sender_ssrc
+from media.rtp.jitter_buffers import ForwardingVideoBuffer
 
 from .conftest import DropOnePacket
 

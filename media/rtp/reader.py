@@ -1,6 +1,6 @@
 """Reading received RTP packets for the forwarding receive lane: pure functions, no aiortc.
 
-The counterpart of :mod:`media.rtp_writer`. aiortc's ``RtpPacket.parse`` decodes every
+The counterpart of :mod:`media.rtp.writer`. aiortc's ``RtpPacket.parse`` decodes every
 header extension into a ``HeaderExtensions`` dataclass and builds two of them per packet;
 its VP8 depayloader builds a descriptor object. A forwarding server reads one extension
 (abs-send-time, for the bandwidth estimate) and only needs to know where a VP8 payload

@@ -1,5 +1,5 @@
 """RtpProtection: libsrtp called on a pylibsrtp Session's own context, with the wrapper's
-results and errors (media.forwarding.RtpProtection)."""
+results and errors (media.aiortc_bridge.srtp.RtpProtection)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.forwarding import RtpProtection
+from media.aiortc_bridge.srtp import RtpProtection
+
+pytestmark = pytest.mark.bridge
+
 
 PROFILES = {
     "AEAD_AES_128_GCM": (pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 28),

@@ -7,7 +7,7 @@ exposes :attr:`Forwarder.track`, the ``MediaStreamTrack`` the server's
 
 * :class:`PassthroughForwarder` (default) hands the encoded frames on untouched: in a
   consult its frames' RTP payloads go out as they arrived, under the leg's own RTP
-  header (:func:`media.forwarding.forward_rtp`); read through its track, aiortc's
+  header (:func:`media.aiortc_bridge.send.forward_rtp`); read through its track, aiortc's
   sender re-packetises them.
 * :class:`TranscodingRelay` decodes and lets aiortc re-encode, as aiortc's usual
   relay does. It exists as the benchmark baseline and is off by default.
@@ -32,7 +32,7 @@ from av.frame import Frame
 
 from media.encoded_frame import EncodedFrame
 from media.log import ConsultLog
-from media.rtp_writer import RtpPayloads
+from media.rtp.writer import RtpPayloads
 from media.timeline import ContinuousTimeline
 
 SendNow = Callable[[RtpPayloads, int, int | None], bool]
@@ -84,7 +84,7 @@ class ForwardedTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         if self._forwarder.sends_rtp:
-            # The leg's packets go out through media.forwarding.RtpLeg; aiortc's own
+            # The leg's packets go out through media.aiortc_bridge.send.RtpLeg; aiortc's own
             # RTP loop keeps reading this track and must get nothing until the end.
             await self._forwarder.wait_closed()
             raise MediaStreamError
@@ -366,7 +366,7 @@ class PassthroughForwarder(Forwarder):
         return frame.to_packet(pts)
 
     def send_rtp(self) -> Callable[[], Awaitable[tuple[RtpPayloads, int, int | None]]]:
-        """Hand this leg to a packet sender (media.forwarding.RtpLeg): from now on the
+        """Hand this leg to a packet sender (media.aiortc_bridge.send.RtpLeg): from now on the
         track yields nothing and the returned coroutine function gives each frame's RTP
         payloads as the party's browser sent them, its timestamp on the leg's timeline
         and the party's send time (``EncodedFrame.send_time``)."""

@@ -1,6 +1,6 @@
 """SRTP reaches aiortc's packet handlers in the call that received it, not through aioice's
-queue and the DTLS transport's receive task (media.forwarding.DirectSrtp); forwarded RTP
-reaches the socket in the call that sent it (media.forwarding.DirectSend)."""
+queue and the DTLS transport's receive task (media.aiortc_bridge.srtp.DirectSrtp); forwarded RTP
+reaches the socket in the call that sent it (media.aiortc_bridge.send.DirectSend)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ import aiortc.rtcdtlstransport
 import aiortc.rtp
 import pytest
 
-from media import forwarding
-from media.rtp_reader import abs_send_time_of, parse_rtp
-from media.rtp_writer import RtpStreamLayout, abs_send_time, rtp_packet
+from media.aiortc_bridge.run_now import run_now
+from media.aiortc_bridge.send import DirectSend, RtpLeg
+from media.aiortc_bridge.srtp import DirectSrtp
+from media.rtp.reader import abs_send_time_of, parse_rtp
+from media.rtp.writer import RtpStreamLayout, abs_send_time, rtp_packet
+
+pytestmark = pytest.mark.bridge
 
 
 async def call_in_progress(make_consult, make_client, connected, wait):
@@ -86,15 +90,15 @@ async def test_received_rtp_takes_the_lane_not_aiortcs_packet_handler(
         receiver._handle_rtp_packet = handle_rtp_packet
     lanes = {leg.kind: leg.hooks.lane for leg in peer.legs}
     before = {kind: lane.packets for kind, lane in lanes.items()}
-    streams = {
-        kind: lane.receiver._RTCRtpReceiver__remote_streams for kind, lane in lanes.items()
-    }
+    streams = {kind: lane.receiver._RTCRtpReceiver__remote_streams for kind, lane in lanes.items()}
     counted = {kind: sum(s.packets_received for s in streams[kind].values()) for kind in lanes}
     seen = len(guardian.received["video"].pts)
     await wait(
-        lambda: len(guardian.received["video"].pts) >= seen + 30
-        and lanes["video"].packets >= before["video"] + 30
-        and lanes["audio"].packets >= before["audio"] + 10,
+        lambda: (
+            len(guardian.received["video"].pts) >= seen + 30
+            and lanes["video"].packets >= before["video"] + 30
+            and lanes["audio"].packets >= before["audio"] + 10
+        ),
         10,
         "30 more frames, and packets of both kinds through the lanes",
     )
@@ -182,7 +186,7 @@ def _demultiplexed_socket() -> tuple[aioice.ice.StunProtocol, list[str], list[by
         port=4000,
         type="host",
     )
-    forwarding.DirectSrtp(_receiving_dtls(connection, handled))  # type: ignore[arg-type]
+    DirectSrtp(_receiving_dtls(connection, handled))  # type: ignore[arg-type]
     return protocol, stun_seen, handled
 
 
@@ -246,7 +250,7 @@ async def test_a_datagram_never_overtakes_older_ones_still_in_the_queue():
             self._queue.put_nowait((data, component))
 
     connection = Connection()
-    direct = forwarding.DirectSrtp(_receiving_dtls(connection, handled))  # type: ignore[arg-type]
+    direct = DirectSrtp(_receiving_dtls(connection, handled))  # type: ignore[arg-type]
     first_frame, second_frame = b"\x80\x60first", b"\x80\x60second"
     connection._queue.put_nowait((first_frame, 1))  # arrived before the keys, not read yet
     connection.data_received(second_frame, 1)
@@ -263,7 +267,7 @@ async def test_a_handler_that_never_waits_runs_inside_the_call():
     async def handle() -> None:
         ran.append("handled")
 
-    forwarding.run_now(handle())
+    run_now(handle())
     assert ran == ["handled"]
 
 
@@ -278,7 +282,7 @@ async def test_a_handler_that_waits_is_carried_on_by_a_task_in_order():
         await asyncio.sleep(0)  # a bare yield too
         steps.append("after")
 
-    forwarding.run_now(handle())
+    run_now(handle())
     assert steps == ["before"]
     sent.set_result("sent")
     for _ in range(5):
@@ -296,9 +300,9 @@ async def test_a_failing_handler_drops_its_packet_and_is_logged(caplog):
     async def fails_after_waiting() -> None:
         await sent
 
-    with caplog.at_level(logging.ERROR, logger="media.forwarding"):
-        forwarding.run_now(fails_at_once())  # does not raise
-        forwarding.run_now(fails_after_waiting())
+    with caplog.at_level(logging.ERROR, logger="media.aiortc_bridge.run_now"):
+        run_now(fails_at_once())  # does not raise
+        run_now(fails_after_waiting())
         sent.set_exception(ConnectionError("transport closed"))
         for _ in range(5):
             await asyncio.sleep(0)
@@ -331,8 +335,10 @@ async def test_forwarded_packets_reach_the_socket_without_aiortcs_send_coroutine
     (transport_before,) = [s for s in dtls._get_stats().values() if s.type == "transport"]
     seen = len(guardian.received["video"].pts)
     await wait(
-        lambda: len(guardian.received["video"].pts) >= seen + 30
-        and leg.counters.packets >= packets_before + 30,
+        lambda: (
+            len(guardian.received["video"].pts) >= seen + 30
+            and leg.counters.packets >= packets_before + 30
+        ),
         10,
         "30 more frames, 30 more packets sent",
     )
@@ -393,7 +399,7 @@ def _stun_protocol(transport: object) -> aioice.ice.StunProtocol:
 async def test_a_packet_is_protected_sent_and_counted_in_the_call():
     socket = _Recorder()
     dtls = _dtls_with_pair(_stun_protocol(socket), aiortc.rtcdtlstransport.State.CONNECTED)
-    wire = forwarding.DirectSend(dtls)  # type: ignore[arg-type]
+    wire = DirectSend(dtls)  # type: ignore[arg-type]
     wire.send_rtp(b"\x80\x60packet")
     assert socket.sent == [(b"srtp:\x80\x60packet", ("192.0.2.7", 50000))]
     assert (dtls._RTCDtlsTransport__tx_packets, dtls._RTCDtlsTransport__tx_bytes) == (1, 13)
@@ -403,7 +409,7 @@ async def test_a_packet_is_protected_sent_and_counted_in_the_call():
 async def test_a_relayed_pair_takes_aiortcs_own_path():
     relay = _turn_protocol()
     dtls = _dtls_with_pair(relay, aiortc.rtcdtlstransport.State.CONNECTED)
-    forwarding.DirectSend(dtls).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
+    DirectSend(dtls).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
     assert dtls.through_aiortc == [b"\x80\x60packet"]
     assert relay.transport.sent == []
 
@@ -412,24 +418,24 @@ async def test_sending_before_the_transport_is_up_is_a_connection_error():
     socket = _Recorder()
     connecting = _dtls_with_pair(_stun_protocol(socket), aiortc.rtcdtlstransport.State.CONNECTING)
     with pytest.raises(ConnectionError):
-        forwarding.DirectSend(connecting).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
+        DirectSend(connecting).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
     unpaired = _dtls_with_pair(_stun_protocol(socket), aiortc.rtcdtlstransport.State.CONNECTED)
     unpaired.transport._connection._nominated.clear()
     with pytest.raises(ConnectionError):
-        forwarding.DirectSend(unpaired).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
+        DirectSend(unpaired).send_rtp(b"\x80\x60packet")  # type: ignore[arg-type]
     assert socket.sent == [] and connecting.through_aiortc == unpaired.through_aiortc == []
 
 
-def _leg_on(dtls: object) -> forwarding.RtpLeg:
+def _leg_on(dtls: object) -> RtpLeg:
     """An RtpLeg whose sender has started, on the DTLS transport stand-in ``dtls``."""
 
     async def parked(*_: object) -> None:
         return None
 
     sender = types.SimpleNamespace(kind="video", send=parked, _handle_rtcp_packet=parked)
-    leg = forwarding.RtpLeg(sender, parked, clock=lambda: 1_700_000_000.0)  # type: ignore[arg-type]
+    leg = RtpLeg(sender, parked, clock=lambda: 1_700_000_000.0)  # type: ignore[arg-type]
     leg.layout = RtpStreamLayout(payload_type=96, ssrc=0x1234)
-    leg._wire = forwarding.DirectSend(dtls)  # type: ignore[arg-type]
+    leg._wire = DirectSend(dtls)  # type: ignore[arg-type]
     return leg
 
 
@@ -496,8 +502,13 @@ async def test_a_resent_packet_carries_what_was_sent_from_a_history_the_collecto
     dtls = _dtls_with_pair(_stun_protocol(socket), aiortc.rtcdtlstransport.State.CONNECTED)
     leg = _leg_on(dtls)
     leg.layout = RtpStreamLayout(
-        payload_type=96, ssrc=0x1234, rtx_payload_type=97 if rtx else None,
-        rtx_ssrc=0x5678 if rtx else None, mid_id=1, mid="0", abs_send_time_id=3,
+        payload_type=96,
+        ssrc=0x1234,
+        rtx_payload_type=97 if rtx else None,
+        rtx_ssrc=0x5678 if rtx else None,
+        mid_id=1,
+        mid="0",
+        abs_send_time_id=3,
     )
     first = leg._sequence
     leg.send_frame(FRAME, pts=3000)
@@ -512,11 +523,17 @@ async def test_a_resent_packet_carries_what_was_sent_from_a_history_the_collecto
     resent = [parse_rtp(data[len(b"srtp:") :]) for data, _ in socket.sent]
     assert leg.counters.nacks_too_late == 1  # first + 7 was never sent
     assert [(p.marker, p.timestamp) for p in resent] == [
-        (sent[2].marker, sent[2].timestamp), (sent[1].marker, sent[1].timestamp)]
+        (sent[2].marker, sent[2].timestamp),
+        (sent[1].marker, sent[1].timestamp),
+    ]
     if rtx:
         assert {(p.payload_type, p.ssrc) for p in resent} == {(97, 0x5678)}
         assert [p.payload for p in resent] == [
-            (first + 2).to_bytes(2, "big") + b"last", (first + 1).to_bytes(2, "big") + b"second"]
+            (first + 2).to_bytes(2, "big") + b"last",
+            (first + 1).to_bytes(2, "big") + b"second",
+        ]
     else:
         assert [(p.sequence_number, p.payload) for p in resent] == [
-            (first + 2, b"last"), (first + 1, b"second")]
+            (first + 2, b"last"),
+            (first + 1, b"second"),
+        ]

@@ -1,17 +1,21 @@
-"""media.uplink_estimate gives what aiortc's own bandwidth estimator gives, value for value."""
+"""media.rtp.uplink_estimate gives what aiortc's own bandwidth estimator gives, value for value."""
 
 from __future__ import annotations
 
 import aiortc.rate
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.uplink_estimate import (
+from media.rtp.uplink_estimate import (
     QuickOveruseEstimator,
     RembThrottle,
     SlidingRate,
     UplinkEstimator,
 )
+
+pytestmark = pytest.mark.bridge
+
 
 STEPS_MS = st.integers(0, 40) | st.integers(900, 2_500)  # packets, and gaps past the window
 

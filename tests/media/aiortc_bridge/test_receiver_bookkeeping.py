@@ -1,5 +1,5 @@
 """The receive lane's statistics and NACK generator hold aiortc's values after every packet
-(media.receiver_bookkeeping)."""
+(media.aiortc_bridge.receiver_bookkeeping)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import time
 import types
 
 import aiortc.rtcrtpreceiver
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from media.receiver_bookkeeping import QuickNackGenerator, QuickStreamStatistics
+from media.aiortc_bridge.receiver_bookkeeping import QuickNackGenerator, QuickStreamStatistics
+
+pytestmark = pytest.mark.bridge
 
 # Steps between received sequence numbers: in order, lost runs, duplicates, reordering,
 # and jumps around half the 16-bit space, where "newer" flips.

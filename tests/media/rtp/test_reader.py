@@ -1,4 +1,4 @@
-"""media.rtp_reader reads what aiortc's own parser and VP8 depayloader read, and refuses no
+"""media.rtp.reader reads what aiortc's own parser and VP8 depayloader read, and refuses no
 packet aiortc would take."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.rtp_reader import (
+from media.rtp.reader import (
     InboundRtp,
     abs_send_time_of,
     header_extension,
@@ -18,6 +18,9 @@ from media.rtp_reader import (
     unwrap_rtx,
     vp8_payload,
 )
+
+pytestmark = pytest.mark.bridge
+
 
 MID, AUDIO_LEVEL, ABS_SEND_TIME, TRANSPORT_CC = 1, 2, 3, 5
 EXTENSIONS = aiortc.rtp.HeaderExtensionsMap()

@@ -10,7 +10,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 
 from media.encoded_frame import EncodedFrame
-from media.forwarders import PassthroughForwarder, TranscodingRelay, create_forwarder
+from media.forwarding_strategies import PassthroughForwarder, TranscodingRelay, create_forwarder
 from media.log import consult_log
 from media.timeline import ContinuousTimeline
 

@@ -1,5 +1,5 @@
-"""A prepared receiver's packets take media.forwarding.ReceiveLane, which keeps aiortc's
-receiver bookkeeping exactly: statistics, NACKs, RTX, the bandwidth estimate."""
+"""A prepared receiver's packets take the bridge's ReceiveLane, which keeps aiortc's receiver
+bookkeeping exactly: statistics, NACKs, RTX, the bandwidth estimate."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ import types
 
 import aiortc.rtcdtlstransport
 import aiortc.rtp
+import pytest
 from aiortc import RTCRtpReceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media import forwarding
-from media.rtp_reader import parse_rtp
-from media.rtp_writer import ntp_ms
-from media.uplink_estimate import RembThrottle
+from media.aiortc_bridge import receive, receive_lane
+from media.rtp.reader import parse_rtp
+from media.rtp.uplink_estimate import RembThrottle
+from media.rtp.writer import ntp_ms
+
+pytestmark = pytest.mark.bridge
 
 MID, ABS_SEND_TIME = 1, 3
 SSRC, RTX_SSRC, RTCP_SSRC = 0x1111, 0x2222, 0x5555
@@ -54,7 +57,7 @@ class Receiver:
         self.receiver._send_rtcp = send_rtcp
         self.lane = None
         if prepared:
-            self.hooks = forwarding.prepare_receiver(self.receiver, "video")
+            self.hooks = receive.prepare_receiver(self.receiver, "video")
             self.lane = self.hooks.lane
             self.lane.abs_send_time_id = ABS_SEND_TIME  # what receive() reads from the answer
         self.receiver._RTCRtpReceiver__codecs.update({96: VP8, 97: RTX})
@@ -207,7 +210,7 @@ async def test_the_lane_hands_complete_frames_over_depayloaded():
     ours = Receiver(prepared=True)
     ours.receiver._RTCRtpReceiver__decoder_thread = object()  # receive() started it
     frames: list[tuple[str, bytes, int]] = []
-    forwarding.hand_off_of(ours.receiver).listen(
+    receive.hand_off_of(ours.receiver).listen(
         lambda codec, frame: frames.append((codec.mimeType, frame.data, frame.timestamp))
     )
     for index in (0, 2, 1, 3, 4, 5):  # the first frame's middle packet comes last
@@ -225,7 +228,7 @@ async def test_the_sources_heard_are_listed_as_aiortc_lists_them():
     assert [s.source for s in first] == [SSRC]
     await ours.receive(packet(2, 1, 524), 1_050)  # within the refresh interval: kept
     assert ours.receiver.getSynchronizationSources()[0].timestamp == first[0].timestamp
-    await ours.receive(packet(3, 2, 786), 1_000 + forwarding.ACTIVE_SOURCE_REFRESH_MS)
+    await ours.receive(packet(3, 2, 786), 1_000 + receive_lane.ACTIVE_SOURCE_REFRESH_MS)
     assert ours.receiver.getSynchronizationSources()[0].timestamp > first[0].timestamp
 
 
@@ -255,8 +258,8 @@ async def test_rtp_input_routes_to_lanes_and_leaves_other_receivers_to_aiortc():
     router = transport._rtp_router
     router.register_receiver(ours.receiver, ssrcs=[SSRC, RTX_SSRC], payload_types=[96, 97])
     router.register_receiver(plain, ssrcs=[0x7777], payload_types=[111])
-    rtp_input = forwarding.RtpInput.install(transport)
-    assert forwarding.RtpInput.install(transport) is rtp_input  # once per transport
+    rtp_input = receive_lane.RtpInput.install(transport)
+    assert receive_lane.RtpInput.install(transport) is rtp_input  # once per transport
     rtp_input.add(ours.lane)
 
     await transport._handle_rtp_data(packet(1, 0, 262), 1_000)  # aiortc's receive task

@@ -4,14 +4,19 @@ A forwarded packet keeps its payload byte for byte (the VP8 payload descriptor, 
 H.264 NAL unit or fragment, the Opus frame) and gets a new header: the leg's SSRC,
 payload type, sequence number and timestamp, and the header extensions the
 downstream answer negotiated (MID, and abs-send-time, which the receiving browser's
-bandwidth estimator reads). Nothing here touches aiortc; :mod:`media.forwarding`
-sends the bytes.
+bandwidth estimator reads). The counterpart of :mod:`media.rtp.reader`. Nothing here
+touches aiortc's objects (its parameter types are read for :func:`stream_layout` only);
+:mod:`media.aiortc_bridge.send` sends the bytes.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -114,3 +119,30 @@ def rtp_packet(
 def rtx_payload(original_sequence_number: int, payload: bytes) -> bytes:
     """An RTX payload (RFC 4588): the original sequence number, then the original payload."""
     return _SEQUENCE.pack(original_sequence_number) + payload
+
+
+def stream_layout(
+    parameters: RTCRtpSendParameters, ssrc: int, rtx_ssrc: int | None
+) -> RtpStreamLayout:
+    """The payload types, SSRCs and header extension IDs a sender's answer fixed."""
+    codec = parameters.codecs[0]
+    if codec.payloadType is None:
+        raise ValueError(f"the answer gave {codec.mimeType} no payload type")
+    rtx_payload_type = next(
+        (
+            c.payloadType
+            for c in parameters.codecs
+            if c.mimeType.lower().endswith("/rtx") and c.parameters.get("apt") == codec.payloadType
+        ),
+        None,
+    )
+    ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
+    return RtpStreamLayout(
+        payload_type=codec.payloadType,
+        ssrc=ssrc,
+        rtx_payload_type=rtx_payload_type,
+        rtx_ssrc=rtx_ssrc if rtx_payload_type is not None else None,
+        mid_id=ids.get(MID_URI) if parameters.muxId else None,
+        mid=parameters.muxId,
+        abs_send_time_id=ids.get(ABS_SEND_TIME_URI),
+    )
