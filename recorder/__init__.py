@@ -14,6 +14,9 @@ Modules, by what they hold:
   read-only files, and what verification finds.
 - `archive_seal` — what a consult's sealed archive holds (record documents, recordings,
   photos, each with its retention class), and the sealed manifest read back.
+- `archive_verification` — years later: every artefact against the sealed manifest, and
+  each one gone either accounted for by a lawful purge or missing.
+- `archive_export` — the sealed archive as one self-checking tar for a regulator.
 - `retention` — retention classes, expiry dates and legal holds (pure rules).
 - `retention_purge` — the purge: sealed archives surveyed, the rule applied, evidence
   committed through a `PurgeLedger` port before each file goes.

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from aiohttp import web
 
+from recorder.archive_export import write_export
 from recorder.archive_manifest import ManifestProblem
 from recorder.archive_seal import read_sealed_manifest
 from recorder.purge_evidence import PurgeRecord, purge_records, retention_overview
@@ -74,7 +75,6 @@ from server.records.consult_export import (
     plan_export,
     stream_blocking_writer,
     verify_consult_archive,
-    write_export,
 )
 from server.records.legal_holds import LegalHoldIn, held_consults, list_holds
 from server.records.retention_purge import last_visits, policy_from_settings, run_purge
