@@ -46,11 +46,12 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.codecs.h264 import H264Encoder, h264_depayload
-from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
+from aiortc.codecs.h264 import h264_depayload
+from aiortc.codecs.vpx import vp8_depayload
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import SessionDescription
 
+from media.aiortc_bridge import client_side
 from media.aiortc_bridge.receive import remb_packet
 from media.aiortc_bridge.receive_lane import RtpInput
 from media.aiortc_bridge.run_now import run_now
@@ -156,16 +157,16 @@ class PacketSource:
 
     def _packetise(self, frame: bytes, now: float) -> RtpPayloads:
         if self.codec == "vp8":
-            # aiortc private (bench only): the packetiser its Vp8Encoder.pack() uses. The
-            # marker goes onto the last payload whole, so that packet alone carries it
-            # (packetised with the frame, a short last chunk would split it in two).
-            payloads = Vp8Encoder._packetize(frame, self._picture_id)
+            # The packetiser aiortc's Vp8Encoder.pack() uses. The marker goes onto the last
+            # payload whole, so that packet alone carries it (packetised with the frame, a
+            # short last chunk would split it in two).
+            payloads = client_side.packetize_vp8(frame, self._picture_id)
             payloads[-1] += marker(now)
             self._picture_id = (self._picture_id + 1) & 0x7FFF
         elif self.codec == "h264":
             # the marker is a NAL unit of its own, far below the packet size: never split
             marked = with_marker("h264", frame, now)
-            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(marked))
+            payloads = client_side.packetize_h264(marked)
         else:
             payloads = [with_marker("opus", frame, now)]
         last = len(payloads) - 1
@@ -270,8 +271,7 @@ class StreamMeter:
         elif now - self._last_pli > self.PLI_INTERVAL_S:
             # an undecodable start: ask for a keyframe, as a browser does
             self._last_pli = now
-            # aiortc private (bench only): RTCRtpReceiver._send_rtcp_pli(media_ssrc)
-            run_now(self.receiver._send_rtcp_pli(packet.ssrc))
+            run_now(client_side.send_pli(self.receiver, packet.ssrc))
 
     def _decodes(self, frame: bytes) -> bool:
         if self._decoder is None:
@@ -321,8 +321,7 @@ class Party:
         at.setCodecPreferences([c for c in acaps if c.mimeType == "audio/opus"])
         forward_rtp(at.sender, self.audio.next_frame)
         forward_rtp(vt.sender, self.video.next_frame)
-        # aiortc private (bench only): a PLI on the sender calls _send_keyframe()
-        vt.sender._send_keyframe = self.video.request_keyframe  # type: ignore[method-assign]
+        client_side.on_keyframe_request(vt.sender, self.video.request_keyframe)
         self.meters = {"audio": StreamMeter("audio", "opus", at.receiver),
                        "video": StreamMeter("video", codec, vt.receiver)}
         self.join_sent_at: float | None = None
@@ -371,8 +370,7 @@ class Party:
             if packet is None:
                 continue
             try:
-                # aiortc private (bench only): RTCRtpReceiver._send_rtcp
-                await meter.receiver._send_rtcp(packet)
+                await client_side.send_rtcp(meter.receiver, packet)
             except ConnectionError:
                 return
 

@@ -27,6 +27,8 @@ By concern:
   step; PLI/REMB seen on a sender (``hook_sender``).
 * :mod:`~media.aiortc_bridge.run_now` — aiortc's handler coroutines run in the calling
   frame.
+* :mod:`~media.aiortc_bridge.client_side` — what the benchmark's load client (an aiortc
+  peer standing in for a browser) reaches for; the server never uses it.
 
 The pure RTP logic the bridge plugs in (packet reader and writer, jitter buffers, sequence
 arithmetic, the uplink estimate) lives in :mod:`media.rtp`.

@@ -14,7 +14,7 @@ import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
-from media.aiortc_bridge import guard
+from media.aiortc_bridge import client_side, guard
 from media.errors import ForwardingHookBroken
 
 pytestmark = pytest.mark.bridge
@@ -35,6 +35,14 @@ def test_every_requirement_of_the_hook_holds_on_the_installed_aiortc():
     assert not problems, "aiortc internals moved; media/aiortc_bridge/ needs work:\n" + "\n".join(
         problems
     )
+
+
+def test_what_the_load_client_reaches_for_holds_on_the_installed_aiortc():
+    """Not part of the server's start-up check (the server never uses it)."""
+    problems = [
+        f"{r.name} — needed for: {r.why}" for r in client_side.REQUIREMENTS if not r.check()
+    ]
+    assert not problems, "\n".join(problems)
 
 
 def test_private_attributes_are_present_on_the_installed_aiortc():
