@@ -41,6 +41,8 @@ def worktree(rev: str, parent: Path) -> Path:
             check=True,
         )
         (path / ".venv").symlink_to(ROOT / ".venv")
+        # A fresh checkout has no clip cache yet: a link to nothing would fail both harnesses.
+        (ROOT / "bench" / ".media").mkdir(exist_ok=True)
         (path / "bench" / ".media").symlink_to(ROOT / "bench" / ".media")
     return path
 
@@ -71,7 +73,10 @@ def run_pair(
     rows = []
     for proc, result in procs:
         proc.wait()
-        rows.append(json.loads(result.read_text())["rows"][0])
+        row = json.loads(result.read_text())["rows"][0]
+        if "error" in row:
+            raise SystemExit(f"a harness failed ({row['error']}): see {result.with_suffix('.log')}")
+        rows.append(row)
     return rows
 
 
