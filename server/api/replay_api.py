@@ -68,7 +68,7 @@ from server.kernel.models import (
     PhysicianRow,
     RecordingSegmentRow,
 )
-from server.kernel.validation import StrictModel, parse_json
+from server.kernel.validation import StrictModel, calendar_day, parse_json
 from server.photos.capture import photo_view
 from server.records.consult_export import (
     ConsultNotSealed,
@@ -145,7 +145,10 @@ class RangeNotSatisfiable(ShouzhenError):
     title = "Range not satisfiable"
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits, at most 18 of them (\d also takes '²' and '١', which int() refuses, and
+# int() refuses more than 4,300 digits): a longer position is past any recording anyway.
+_RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")
+_SEGMENT_ID = re.compile(r"^[0-9]{1,18}$")  # a recording's or a legal hold's row id
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:
@@ -225,10 +228,7 @@ def parse_filters(query: Any, time_zone: ZoneInfo) -> ListFilters:
     def day(name: str, shift: int) -> datetime | None:
         if not query.get(name):
             return None
-        try:
-            value = datetime.strptime(query[name], "%Y-%m-%d").date()
-        except ValueError:
-            raise MalformedRequest(f"{name} must be a date YYYY-MM-DD") from None
+        value = calendar_day(query[name], name)
         return datetime.combine(value + timedelta(days=shift), time(0), tzinfo=time_zone)
 
     def choice(name: str, kind: Any) -> Any:
@@ -517,7 +517,7 @@ async def get_recording(request: web.Request, caller: Caller) -> web.StreamRespo
     s = services_of(request)
     actor, consult_id, grant = caller.actor, _consult_of(request), caller.grant
     raw_id = request.match_info["segment_id"]
-    if not raw_id.isdigit() or len(raw_id) > 18:
+    if not _SEGMENT_ID.match(raw_id):
         raise NotFound("recordings are addressed by their numeric id")
     async with s.db.reading() as session:
         segment = (await session.scalars(sa.select(RecordingSegmentRow).where(
@@ -679,7 +679,7 @@ async def clear_legal_hold(request: web.Request, caller: Caller) -> web.Response
     s = services_of(request)
     consult_id = _consult_id(request)
     raw = request.match_info["hold_id"]
-    if consult_id is None or not raw.isdigit() or len(raw) > 9:
+    if consult_id is None or not _SEGMENT_ID.match(raw) or len(raw) > 9:
         raise NotFound("no such legal hold")
     body = parse_json(LegalHoldIn, await request.read())
     return json_response(await s.legal_holds.clear(caller.actor, consult_id, int(raw),

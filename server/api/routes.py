@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from server.api.access import Access, IncoherentAccess, Scheme
 from server.api.auth import Caller, CallerHandler, enforced
-from server.kernel.errors import MalformedRequest
+from server.kernel.validation import whole_number
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PublicHandler = Handler
@@ -29,22 +29,20 @@ class QueryParam:
 
 
 PAGE_SIZE_MAX = 200
+OFFSET_MAX = 1_000_000_000  # far beyond any list here, and within every database's integer
 PAGING = (
-    QueryParam("limit", f"page size, 1–{PAGE_SIZE_MAX}", {"type": "integer"}),
-    QueryParam("offset", "rows to skip", {"type": "integer"}),
+    QueryParam("limit", f"page size, 1–{PAGE_SIZE_MAX}",
+               {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE_MAX}),
+    QueryParam("offset", "rows to skip",
+               {"type": "integer", "minimum": 0, "maximum": OFFSET_MAX}),
 )
 """The query parameters of every list endpoint, read by :func:`paging`."""
 
 
 def paging(query: Mapping[str, str], default_limit: int = 50) -> tuple[int, int]:
     """``(limit, offset)`` from a list endpoint's query; a clear 400 if they are not sane."""
-    try:
-        limit = int(query.get("limit", str(default_limit)))
-        offset = int(query.get("offset", "0"))
-    except ValueError:
-        raise MalformedRequest("limit and offset must be whole numbers") from None
-    if not 1 <= limit <= PAGE_SIZE_MAX or offset < 0:
-        raise MalformedRequest(f"limit must be 1–{PAGE_SIZE_MAX} and offset ≥ 0")
+    limit = whole_number(query.get("limit", str(default_limit)), "limit", 1, PAGE_SIZE_MAX)
+    offset = whole_number(query.get("offset", "0"), "offset", 0, OFFSET_MAX)
     return limit, offset
 
 

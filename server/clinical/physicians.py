@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,6 +57,15 @@ class PhysicianPatch(StrictModel):
     internet_consults_since: date | None = None
     training_exam_passed_on: date | None = None
     specialties: list[Specialty] | None = Field(default=None, min_length=1, max_length=3)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _left_out_not_null(cls, value: object) -> object:
+        # None here means "not sent": every credential column is required, so an explicit
+        # null would erase one (it reached the database as a NOT NULL violation, a 500).
+        if value is None:
+            raise ValueError("leave the field out to keep it; null is not a value")
+        return value
 
 
 class WhitelistChangeIn(StrictModel):

@@ -6,6 +6,8 @@ rather than guessed at, which matters when the number is a child's weight.
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -44,3 +46,37 @@ def parse_json(model: type[M], raw: bytes | str) -> M:
         if any(item["type"] == "model_type" and not item["loc"] for item in error.errors()):
             raise InvalidInput([FieldError("body", "expected a JSON object")]) from None
         raise InvalidInput(field_errors(error)) from None
+
+
+_WHOLE_NUMBER = re.compile(r"^[0-9]{1,18}$")  # ASCII only: str.isdigit() also takes '²', '١'
+
+
+def whole_number(text: str, name: str, least: int, most: int) -> int:
+    """A query or path number in [least, most]: MalformedRequest otherwise. Digits are checked
+    before int() sees them, so neither 5,000 digits nor a superscript reaches the database."""
+    if not _WHOLE_NUMBER.match(text) or not least <= int(text) <= most:
+        raise MalformedRequest(f"{name} must be a whole number from {least} to {most}")
+    return int(text)
+
+
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+FIRST_CALENDAR_DAY = date(1900, 1, 1)
+LAST_CALENDAR_DAY = date(2999, 12, 31)
+"""The days a date filter may name: a day ± one still converts to any time zone and fits
+every database's timestamp type (year 1 or 9999 overflowed on the way)."""
+
+
+def calendar_day(text: str, name: str) -> date:
+    """A YYYY-MM-DD day of a filter or report period; MalformedRequest naming `name` if it is
+    not one or lies outside FIRST_CALENDAR_DAY..LAST_CALENDAR_DAY."""
+    try:
+        if not _DAY.match(text):  # fromisoformat also takes 20261120, 2026-W47-5, …
+            raise ValueError(text)
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise MalformedRequest(f"{name} must be a date as YYYY-MM-DD, not {text[:40]!r}") \
+            from None
+    if not FIRST_CALENDAR_DAY <= day <= LAST_CALENDAR_DAY:
+        raise MalformedRequest(f"{name} must lie between {FIRST_CALENDAR_DAY} and "
+                               f"{LAST_CALENDAR_DAY}")
+    return day

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from server.kernel.models import (
     OutcomeRow,
     PhysicianRow,
 )
+from server.kernel.validation import calendar_day
 
 MAX_PERIOD_DAYS = 366
 DEFAULT_PERIOD_DAYS = 30
@@ -52,9 +52,6 @@ ABORT_REASON_NAMES: dict[str, tuple[str, str]] = {
     "window_expired": ("问诊时段已结束", "Consult window ran out"),
     "other": ("其他", "Other"),
 }
-
-
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -75,16 +72,9 @@ class ReportPeriod:
 def parse_period(first: str | None, last: str | None, *, today: date,
                  timezone: ZoneInfo) -> ReportPeriod:
     """`from`/`to` as YYYY-MM-DD, both included; default: the last 30 days up to today."""
-    def day(text: str, name: str) -> date:
-        try:
-            if not _DAY.match(text):  # fromisoformat also takes 20261120, 2026-W47-5, …
-                raise ValueError(text)
-            return date.fromisoformat(text)
-        except ValueError:
-            raise MalformedRequest(f"{name} must be a date as YYYY-MM-DD, not {text!r}") from None
-
-    last_day = day(last, "to") if last else today
-    first_day = day(first, "from") if first else last_day - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    last_day = calendar_day(last, "to") if last else today
+    first_day = calendar_day(first, "from") if first else \
+        last_day - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
     if first_day > last_day:
         raise MalformedRequest(f"from ({first_day}) is after to ({last_day})")
     if (last_day - first_day).days + 1 > MAX_PERIOD_DAYS:
