@@ -95,6 +95,9 @@ class ConsultRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The version the current join links were issued under; re-issuing bumps it, and a link
+    # of an older version is refused everywhere (server/clinical/consults.py).
+    join_link_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
 
 class IntakeRow(Base):
