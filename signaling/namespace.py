@@ -23,7 +23,12 @@ from server.kernel.config import Settings
 from server.kernel.errors import Forbidden, ShouzhenError
 from server.kernel.metrics import Metrics
 from server.kernel.tokens import Role, read_join_token
-from server.photos.capture import CaptureRequest, PhotoService, site_selection
+from server.photos.capture import (
+    CaptureDiscarded,
+    CaptureRequest,
+    PhotoService,
+    site_selection,
+)
 from server.photos.still_tap import StillTap
 from signaling import payloads
 from signaling.acks import Ack, EventRefused, acknowledged, ok, parse
@@ -313,6 +318,14 @@ class ConsultNamespace(socketio.AsyncNamespace):
             still = await tap.capture("guardian", lambda: media.request_keyframe("guardian"))
             # Storing it tells this namespace (photo_captured) through the photo service.
             await self.ctx.photos.accept_stream_still(request, still)
+        except CaptureDiscarded as error:
+            # The call ended while the still was on its way: nothing was stored, and both
+            # sides (the room outlives the call by its goodbyes) and the auditor are told.
+            await self.ctx.consults.record_event(
+                Actor.system("still_capture"), live.consult_id, "capture.discarded",
+                {"request_id": request.id, "source": "stream", "reason": error.detail})
+            await self.emit("capture_discarded", {"request_id": request.id,
+                                                  "reason": error.detail}, room=live.room)
         except Exception as error:
             log.warning("stream still failed", extra={"consult_id": live.consult_id,
                                                         "error": repr(error)})

@@ -1,10 +1,17 @@
 """Skin photos: capture requests with one-time tokens, storing scored photos durably, and
 reading them back. Photos are medical records (retained ≥15 years).
 
-Order of work for an upload: validate and score (executor) → write the original and a
-thumbnail to storage with fsync (executor) → claim the request, insert the row and the audit
-entry in one transaction. A photo the client is told about is therefore on disk and in the
-database; if the claim fails (token reused meanwhile), the files just written are removed.
+Order of work for an upload: validate and score, make the thumbnail (executor) → in one
+transaction: lock the consult's row and check it still takes photos, claim the request, write
+the original and the thumbnail to storage with fsync (executor), insert the row and the audit
+entry. A photo the client is told about is therefore on disk and in the database; if anything
+fails (token reused meanwhile), the files just written are removed.
+
+Files enter a consult's folder only under its row lock, while its state takes photos: ending
+takes the same lock, and the seal comes after the end, so once a consult has ended no capture
+that was still on its way (a stream still waits up to 3 s for a keyframe, an upload may be
+slow) can add a file beside a sealed manifest. Such a capture stores nothing
+(`CaptureDiscarded`) and says so.
 """
 
 from __future__ import annotations
@@ -57,6 +64,16 @@ CAPTURE_TOKEN_SECONDS = 120
 THUMBNAIL_LONG_SIDE = 320
 MEDICAL_RECORD = "medical_record"
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+# Which consult states take a photo: captures only during the call; the guardian's gallery
+# uploads (dermatology intake) from booking until the call ends.
+DURING_CALL = frozenset({ConsultState.IN_CALL})
+UNTIL_CALL_ENDS = frozenset({ConsultState.BOOKED, ConsultState.WAITING, ConsultState.IN_CALL})
+
+
+class CaptureDiscarded(TransitionNotAllowed):
+    """The consult stopped taking photos before this one could be stored: nothing was kept."""
 
 
 REJECTION_STATUS = {"image_too_large": 413, "unsupported_image_type": 415, "mime_mismatch": 415}
@@ -186,16 +203,16 @@ class PhotoService:
                                             source=CaptureSource.DEVICE, limits=self.limits,
                                             thresholds=self.thresholds))
         row = await self._store(Actor("guardian", claims.consult_id), claims.consult_id,
-                                intake, request=request)
+                                intake, request=request, accepting=DURING_CALL)
         await self.live.photo_captured(row.consult_id, photo_view(row))
         return row
 
     async def accept_stream_still(self, request: CaptureRequest, still: StillFrame) -> None:
         """The fallback decoded from the forwarded stream; does not use up the request. The
-        people in the call see it at once."""
+        people in the call see it at once. `CaptureDiscarded` if the call ended meanwhile."""
         intake = await self._intake(partial(intake_still, still, thresholds=self.thresholds))
         row = await self._store(Actor.system("still_capture"), request.consult_id, intake,
-                                request=request, claim=False)
+                                request=request, claim=False, accepting=DURING_CALL)
         await self.live.photo_captured(row.consult_id, photo_view(row))
 
     async def accept_guardian_upload(self, actor: Actor, consult_id: str, data: bytes,
@@ -203,13 +220,13 @@ class PhotoService:
         """A photo from the phone's gallery during pre-consultation (dermatology intake)."""
         async with self.db.reading() as session:
             consult = await load_consult(session, consult_id)
-        if ConsultState(consult.state) not in (ConsultState.BOOKED, ConsultState.WAITING,
-                                               ConsultState.IN_CALL):
+        if ConsultState(consult.state) not in UNTIL_CALL_ENDS:
             raise TransitionNotAllowed(f"the consult is {consult.state}")
         intake = await self._intake(partial(intake_upload, data, mime,
                                             source=CaptureSource.UPLOAD, limits=self.limits,
                                             thresholds=self.thresholds))
-        return await self._store(actor, consult_id, intake, request=None, site=site)
+        return await self._store(actor, consult_id, intake, request=None, site=site,
+                                 accepting=UNTIL_CALL_ENDS)
 
     async def _pending_request(self, claims: CaptureClaims) -> CaptureRequest:
         async with self.db.reading() as session:
@@ -232,16 +249,14 @@ class PhotoService:
         return intake
 
     async def _store(self, actor: Actor, consult_id: str, intake: IntakePhoto, *,
-                     request: CaptureRequest | None, claim: bool = True,
-                     site: SiteSelection | None = None) -> PhotoRow:
+                     request: CaptureRequest | None, accepting: frozenset[ConsultState],
+                     claim: bool = True, site: SiteSelection | None = None) -> PhotoRow:
         photo_id = secrets.token_hex(16)
         folder = key_join(consult_prefix(consult_id), "photos")
         key = key_join(folder, f"{photo_id}.{EXTENSIONS.get(intake.mime, 'bin')}")
         thumb_key = key_join(folder, f"{photo_id}.thumb.jpg")
         loop = asyncio.get_running_loop()
         thumbnail = await loop.run_in_executor(None, make_thumbnail, intake.data)
-        stored = await loop.run_in_executor(None, self.storage.put, key, intake.data)
-        await loop.run_in_executor(None, self.storage.put, thumb_key, thumbnail)
         now = self.clock.now()
         row = PhotoRow(
             id=photo_id, consult_id=consult_id, request_id=request.id if request else None,
@@ -257,6 +272,10 @@ class PhotoService:
             captured_by=f"{actor.role}:{actor.subject}", captured_at=now)
         try:
             async with self.db.transaction() as session:
+                consult = await load_consult(session, consult_id, for_update=True)
+                if ConsultState(consult.state) not in accepting:
+                    raise CaptureDiscarded(f"the consult is {consult.state}: the photo was not "
+                                           "stored")
                 if request is not None and claim:
                     claimed = await session.execute(
                         sa.update(CaptureRequestRow)
@@ -265,6 +284,9 @@ class PhotoService:
                         .values(status="fulfilled", fulfilled_at=now))
                     if claimed.rowcount != 1:  # type: ignore[attr-defined]
                         raise Conflict("this capture token was already used")
+                # Under the consult's row lock: the end (and so the seal) waits for these.
+                stored = await loop.run_in_executor(None, self.storage.put, key, intake.data)
+                await loop.run_in_executor(None, self.storage.put, thumb_key, thumbnail)
                 session.add(row)
                 await session.flush()
                 await audit_log.append(session, actor, "capture.stored", consult_id=consult_id,
