@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from zoneinfo import ZoneInfo
 
 from recorder.storage import LocalDirectoryStorage
 from server.api.request_services import Services
 from server.clinical.adverse_events import AdverseEvents
+from server.clinical.booking import PilotPeriod
 from server.clinical.chat import ChatLog
 from server.clinical.consults import ConsultService
 from server.clinical.live_notifier import LiveRelay
@@ -27,13 +29,14 @@ from server.records.legal_holds import LegalHolds
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     """Every domain service, once. Building touches no database and no network (only the
     storage directory is created): `migrate` and the live layer come after."""
-    clock = clock or Clock()
+    clock = clock or Clock(timezone=ZoneInfo(settings.timezone))
     db = Database(settings.effective_database_url)
     storage = LocalDirectoryStorage(settings.data_dir / "store")
     live = LiveRelay()
     consults = ConsultService(db, clock, secret=settings.secret_key, base_url=settings.base_url,
                               default_window_minutes=settings.consult_window_minutes,
-                              live=live)
+                              live=live,
+                              pilot=PilotPeriod(settings.pilot_start, settings.pilot_end))
     chat = ChatLog(db, clock)
     return Services(
         settings=settings, db=db, clock=clock,

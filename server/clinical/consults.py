@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.clinical.booking import BookingIn, check_booking
+from server.clinical.booking import BookingIn, PilotPeriod, check_booking
 from server.clinical.consult_lifecycle import (
     INTAKE_EDITABLE_STATES,
     OPEN_STATES,
@@ -118,8 +118,10 @@ async def apply_transition(
 
 class ConsultService:
     def __init__(self, db: Database, clock: Clock, *, secret: str, base_url: str,
-                 default_window_minutes: int, live: LiveNotifier) -> None:
+                 default_window_minutes: int, live: LiveNotifier,
+                 pilot: PilotPeriod | None = None) -> None:
         self.db = db
+        self.pilot = pilot or PilotPeriod()
         self.clock = clock
         self.secret = secret
         self.base_url = base_url
@@ -140,7 +142,8 @@ class ConsultService:
     async def book(self, actor: Actor, booking: BookingIn) -> tuple[ConsultRecord, JoinLinks]:
         now = self.clock.now()
         specialty = parse_specialty(booking.specialty)
-        window_end = check_booking(booking, now, self.default_window_minutes)
+        window_end = check_booking(booking, now, self.default_window_minutes,
+                                   zone=self.clock.timezone, pilot=self.pilot)
         async with self.db.transaction() as session:
             physician = await load_physician(session, booking.physician_id)
             reasons = physician_bookable_reasons(physician, specialty, self.clock)
@@ -297,7 +300,7 @@ class ConsultService:
                     "confirm that a guardian is with the child before ending with a clinical "
                     "outcome")
             referral = referral_of(body)
-            reference = new_reference_number(now.astimezone(self.clock.timezone).date()) \
+            reference = new_reference_number(self.clock.date_of(now)) \
                 if referral is not None else None
             data = outcome_data(body)
             has_prescription = isinstance(body, Completed) and bool(body.prescription)

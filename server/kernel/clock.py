@@ -7,6 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
+def calendar_date(moment: datetime, zone: ZoneInfo) -> date:
+    """The hospital's calendar day of an instant: every calendar rule (ages, birthdays,
+    eligibility, the pilot's dates) reads days through this, never `datetime.date()`, which
+    would give the UTC day (until 08:00 in Beijing, yesterday)."""
+    return moment.astimezone(zone).date()
+
+
 @dataclass
 class Clock:
     """UTC instants, and calendar dates in the hospital's time zone (ages, eligibility)."""
@@ -18,7 +25,10 @@ class Clock:
         return self.fixed if self.fixed is not None else datetime.now(UTC)
 
     def today(self) -> date:
-        return self.now().astimezone(self.timezone).date()
+        return calendar_date(self.now(), self.timezone)
+
+    def date_of(self, moment: datetime) -> date:
+        return calendar_date(moment, self.timezone)
 
     def advance(self, delta: timedelta) -> None:
         """Only for a fixed clock (tests): move time forward."""

@@ -15,9 +15,11 @@ import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -134,6 +136,15 @@ class Settings(BaseSettings):
         "how long a dropped participant may take to come back")
     timezone: str = _setting("Asia/Shanghai", "SHOUZHEN_TIMEZONE",
                              "calendar dates (ages, eligibility)")
+    # The pilot's approval runs for a period; the hospital's calendar (timezone above) decides
+    # on which day a consult falls (server.clinical.booking.PilotPeriod).
+    pilot_start: date | None = _setting(
+        None, "SHOUZHEN_PILOT_START",
+        "first day (YYYY-MM-DD) on which consults may be booked to take place", shown="(none)")
+    pilot_end: date | None = _setting(
+        None, "SHOUZHEN_PILOT_END",
+        "last day (YYYY-MM-DD) on which consults may take place; later ones are refused",
+        shown="(none)")
     log_level: str = _setting("INFO", "SHOUZHEN_LOG_LEVEL", "logs are JSON lines on stderr")
     # Events out (server/events/event_delivery.py): webhooks, the Redis Stream, retry policy.
     webhooks: tuple[WebhookConfig, ...] = _setting(
@@ -222,6 +233,24 @@ class Settings(BaseSettings):
     @classmethod
     def _webhooks_from_json(cls, value: Any, info: ValidationInfo) -> Any:
         return parse_webhooks(value, _variable(info)) if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{_variable(info)}: not an IANA time zone ({value!r})") from None
+        return value
+
+    @field_validator("pilot_end")
+    @classmethod
+    def _pilot_ends_after_it_starts(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("pilot_start")
+        if value is not None and start is not None and value < start:
+            raise ValueError(f"{_variable(info)}: {value.isoformat()} is before "
+                             f"SHOUZHEN_PILOT_START ({start.isoformat()})")
+        return value
 
     @field_validator("event_loop")
     @classmethod

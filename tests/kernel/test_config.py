@@ -10,6 +10,7 @@ import re
 import stat
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ def test_every_variable_is_read_with_its_type():
         "SHOUZHEN_DRAIN_SECONDS": "5", "SHOUZHEN_MAX_BODY_BYTES": "10",
         "SHOUZHEN_MAX_PHOTO_BYTES": "20", "SHOUZHEN_CONSULT_WINDOW_MINUTES": "30",
         "SHOUZHEN_RECONNECT_GRACE_SECONDS": "7", "SHOUZHEN_TIMEZONE": "UTC",
+        "SHOUZHEN_PILOT_START": "2026-01-01", "SHOUZHEN_PILOT_END": "2027-12-31",
         "SHOUZHEN_LOG_LEVEL": "DEBUG",
         "SHOUZHEN_WEBHOOKS": f'[{{"url": "https://his.example/h", "secret": "{KEY}"}}]',
         "SHOUZHEN_EVENT_STREAM": "", "SHOUZHEN_EVENT_STREAM_MAXLEN": "1000",
@@ -132,6 +134,7 @@ def test_every_variable_is_read_with_its_type():
     assert (s.max_body_bytes, s.max_photo_bytes) == (10, 20)
     assert (s.consult_window_minutes, s.reconnect_grace_seconds) == (30, 7)
     assert (s.timezone, s.log_level) == ("UTC", "DEBUG")
+    assert (s.pilot_start, s.pilot_end) == (date(2026, 1, 1), date(2027, 12, 31))
     assert [h.target_name for h in s.webhooks] == ["webhook:https://his.example/h"]
     assert (s.event_stream_key, s.event_stream_maxlen) == ("", 1000)
     assert (s.event_timeout_seconds, s.event_retry_base_seconds, s.event_retry_cap_seconds,
@@ -181,6 +184,11 @@ def test_only_load_settings_reads_the_process_environment(monkeypatch):
     ({"SHOUZHEN_AUDITOR_KEYS": KEY}, "SHOUZHEN_AUDITOR_KEYS: expected name:key pairs"),
     ({"SHOUZHEN_WEBHOOKS": '[{"url": "ftp://x"}]'}, r"SHOUZHEN_WEBHOOKS\[0\]\.url: "),
     ({"SHOUZHEN_EVENT_LOOP": "trio"}, "SHOUZHEN_EVENT_LOOP: one of uvloop, asyncio, not 'trio'"),
+    ({"SHOUZHEN_TIMEZONE": "Asia/Beijing"},
+     "SHOUZHEN_TIMEZONE: not an IANA time zone \\('Asia/Beijing'\\)"),
+    ({"SHOUZHEN_PILOT_START": "2026-13-01"}, "SHOUZHEN_PILOT_START: Input should be a valid date"),
+    ({"SHOUZHEN_PILOT_START": "2026-06-01", "SHOUZHEN_PILOT_END": "2026-05-31"},
+     "SHOUZHEN_PILOT_END: 2026-05-31 is before SHOUZHEN_PILOT_START \\(2026-06-01\\)"),
 ])
 def test_a_bad_value_is_refused_in_one_line_naming_its_variable(env, message):
     with pytest.raises(SettingsError, match=message) as refused:
