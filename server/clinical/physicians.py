@@ -18,6 +18,7 @@ from server.clinical.whitelist import (
     Title,
     WhitelistStatus,
     check_status_change,
+    credential_order_errors,
     eligibility,
 )
 from server.kernel import audit_log
@@ -157,6 +158,8 @@ class PhysicianRegistry:
             specialties=sorted({s.value for s in data.specialties}),
             whitelist_status=WhitelistStatus.NOT_LISTED.value, created_at=now, updated_at=now,
         )
+        if order_errors := credential_order_errors(credentials_of(row)):
+            raise InvalidInput(order_errors)
         try:
             async with self.db.transaction() as session:
                 session.add(row)
@@ -184,6 +187,9 @@ class PhysicianRegistry:
                 elif key == "title":
                     value = Title(value).value
                 setattr(row, key, value)
+            # Checked on the record as it would be: a patch may move either date.
+            if order_errors := credential_order_errors(credentials_of(row)):
+                raise InvalidInput(order_errors)
             row.updated_at = self.clock.now()
             await audit_log.append(session, actor, "physician.updated", details={
                 "physician_id": row.id, "before": before,

@@ -13,7 +13,7 @@ from datetime import date
 from enum import StrEnum
 
 from server.clinical.specialties import Specialty
-from server.kernel.errors import Conflict
+from server.kernel.errors import Conflict, FieldError
 
 MIN_YEARS_INDEPENDENT_PRACTICE = 3
 MIN_YEARS_INTERNET_CONSULTS = 1
@@ -111,6 +111,18 @@ def add_years_on_or_before(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
+def credential_order_errors(credentials: Credentials) -> list[FieldError]:
+    """Dates that contradict each other. Internet follow-up consults may only be held by a
+    physician in independent practice (互联网诊疗管理办法), so that experience cannot begin
+    before independent practice did: such a date is a typing mistake, refused at entry."""
+    internet, practice = credentials.internet_consults_since, credentials.independent_practice_since
+    if internet is not None and internet < practice:
+        return [FieldError("internet_consults_since", (
+            f"{internet.isoformat()} is before independent practice began "
+            f"({practice.isoformat()}): internet follow-up consults need independent practice"))]
+    return []
+
+
 def eligibility(credentials: Credentials, as_of: date) -> Eligibility:
     reasons: list[str] = []
     if add_years_on_or_before(credentials.independent_practice_since,
@@ -118,8 +130,11 @@ def eligibility(credentials: Credentials, as_of: date) -> Eligibility:
         reasons.append(Ineligibility.INDEPENDENT_PRACTICE_UNDER_3_YEARS)
     if credentials.title.rank < Title.ATTENDING.rank:
         reasons.append(Ineligibility.TITLE_BELOW_ATTENDING)
+    # A record stored before the order was checked counts its internet experience from
+    # independent practice at the earliest.
     if credentials.internet_consults_since is None or (
-        add_years_on_or_before(credentials.internet_consults_since,
+        add_years_on_or_before(max(credentials.internet_consults_since,
+                                   credentials.independent_practice_since),
                                MIN_YEARS_INTERNET_CONSULTS) > as_of
     ):
         reasons.append(Ineligibility.INTERNET_CONSULTS_UNDER_1_YEAR)
@@ -135,11 +150,10 @@ def check_status_change(current: WhitelistStatus, new: WhitelistStatus) -> None:
         raise Conflict(f"whitelist status cannot change from {current} to {new}")
 
 
-def bookable_reasons(
-    credentials: Credentials, status: WhitelistStatus, specialty: Specialty, as_of: date
-) -> list[str]:
-    """Why this physician cannot take a first-visit consult in `specialty` today ([] = can):
-    Ineligibility members."""
+def standing_reasons(credentials: Credentials, status: WhitelistStatus,
+                     as_of: date) -> list[str]:
+    """Why this physician may not act in a first-visit consult today, whatever its specialty
+    ([] = may): Ineligibility members. Asked at every physician action, not only at booking."""
     reasons = list(eligibility(credentials, as_of).reasons)
     if status is WhitelistStatus.NOT_LISTED:
         reasons.append(Ineligibility.NOT_WHITELISTED)
@@ -147,6 +161,15 @@ def bookable_reasons(
         reasons.append(Ineligibility.SUSPENDED)
     elif status is WhitelistStatus.REVOKED:
         reasons.append(Ineligibility.REVOKED)
+    return reasons
+
+
+def bookable_reasons(
+    credentials: Credentials, status: WhitelistStatus, specialty: Specialty, as_of: date
+) -> list[str]:
+    """Why this physician cannot take a first-visit consult in `specialty` today ([] = can):
+    Ineligibility members."""
+    reasons = standing_reasons(credentials, status, as_of)
     if credentials.specialties and specialty not in credentials.specialties:
         reasons.append(Ineligibility.SPECIALTY_NOT_REGISTERED)
     return reasons

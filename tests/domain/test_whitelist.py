@@ -176,3 +176,34 @@ credentials = st.builds(
 def test_every_reason_ever_given_is_a_known_code_with_text(c, status, specialty, as_of):
     for reason in bookable_reasons(c, status, specialty, as_of):
         assert isinstance(reason, Ineligibility) and REASON_TEXT[reason]
+
+
+# -- internet follow-up experience cannot start before independent practice ----------------
+
+@pytest.mark.parametrize(("internet", "refused"), [
+    (date(2019, 12, 31), True),   # the day before independent practice began
+    (date(2020, 1, 1), False),    # the same day
+    (date(2020, 1, 2), False),
+    (None, False),
+])
+def test_internet_experience_dated_before_independent_practice_is_refused(internet, refused):
+    from server.clinical.whitelist import credential_order_errors
+
+    errors = credential_order_errors(creds(internet_consults_since=internet))
+    if not refused:
+        assert errors == []
+        return
+    assert [(e.field, e.message) for e in errors] == [(
+        "internet_consults_since", "2019-12-31 is before independent practice began "
+        "(2020-01-01): internet follow-up consults need independent practice")]
+
+
+def test_a_stored_record_counts_internet_experience_from_independent_practice_at_the_earliest():
+    # Practice from 2025-11-20 (under 3 years, reported separately); internet "since 2020":
+    # the year of internet experience is reached on 2026-11-20, not years earlier.
+    early = creds(independent_practice_since=date(2025, 11, 21),
+                  internet_consults_since=date(2020, 1, 1))
+    assert "internet_consults_under_1_year" in eligibility(early, AS_OF).reasons
+    on_time = creds(independent_practice_since=date(2025, 11, 20),
+                    internet_consults_since=date(2020, 1, 1))
+    assert "internet_consults_under_1_year" not in eligibility(on_time, AS_OF).reasons
