@@ -335,3 +335,38 @@ class LegalHoldRow(Base):
     set_at: Mapped[datetime]
     cleared_by: Mapped[str | None] = mapped_column(sa.String(120))
     cleared_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AccompanyingPhysicianRow(Base):
+    """The relevant professional physician present with a child under 6, recorded by the
+    treating physician before an online prescription (互联网诊疗管理办法 第十九条)."""
+
+    __tablename__ = "accompanying_physicians"
+
+    consult_id: Mapped[str] = mapped_column(sa.ForeignKey("consults.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    licence_number: Mapped[str] = mapped_column(sa.String(40))
+    institution: Mapped[str] = mapped_column(sa.String(200))
+    recorded_by: Mapped[str] = mapped_column(sa.String(120))
+    recorded_at: Mapped[datetime]
+
+
+class LocalDrugEntryRow(Base):
+    """A hospital's own addition to the shipped drug catalogue (a formulary extension),
+    merged with it for every prescription check; retired, never deleted."""
+
+    __tablename__ = "local_drug_entries"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    generic_name_zh: Mapped[str] = mapped_column(sa.String(100))
+    inn: Mapped[str] = mapped_column(sa.String(100))
+    aliases: Mapped[list[Any]] = mapped_column(sa.JSON)
+    drug_class: Mapped[str] = mapped_column(sa.String(32))
+    rule: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    added_by: Mapped[str] = mapped_column(sa.String(120))
+    added_at: Mapped[datetime]
+    retired_by: Mapped[str | None] = mapped_column(sa.String(120))
+    retired_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    retire_reason: Mapped[str | None] = mapped_column(sa.Text)
