@@ -1,8 +1,8 @@
 """The prescribing safety rules' records: the physician accompanying a child under 6
 (互联网诊疗管理办法 第十九条) and the hospital's local additions to the drug catalogue.
 
-Revision ID: 0007_prescribing_safety
-Revises: 0006_recordings
+Revision ID: 0008_prescribing_safety
+Revises: 0007_join_link_versions
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 from server.kernel.models import UTCDateTime
 
-revision = "0007_prescribing_safety"
-down_revision = "0006_recordings"
+revision = "0008_prescribing_safety"
+down_revision = "0007_join_link_versions"
 branch_labels = None
 depends_on = None
 
