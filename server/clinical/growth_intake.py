@@ -36,6 +36,10 @@ def parents_of(intake: GrowthIntake | NutritionIntake) -> ParentHeights | None:
     return None
 
 
+def gestational_age_of(intake: GrowthIntake | NutritionIntake) -> int | None:
+    return intake.birth.gestational_age_weeks if intake.birth is not None else None
+
+
 _MEASUREMENT_PATH = re.compile(r"^measurements\[(\d+)\]\.?(.*)$")
 _PARENT_FIELDS = {"father_cm": "father_height_cm", "mother_cm": "mother_height_cm"}
 
@@ -60,7 +64,8 @@ def growth_input_errors(intake: GrowthIntake | NutritionIntake, *, sex: str, bir
 def assess_intake(intake: GrowthIntake | NutritionIntake, *, sex: str, birth_date: date,
                   today: date) -> GrowthAssessment:
     return assess_growth(sex, birth_date, measurements_of(intake), today=today,
-                         parents=parents_of(intake))
+                         parents=parents_of(intake),
+                         gestational_age_weeks=gestational_age_of(intake))
 
 
 def chart_indicators(birth_date: date, latest: date) -> list[ChartIndicator]:

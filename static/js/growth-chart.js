@@ -39,6 +39,7 @@ const LABEL_KEYS = {
   target: "call.growth.target",
   implausible: "call.growth.remeasure_short",
   point: "chart.point",
+  corrected: "chart.corrected_age",
   z: "chart.z",
 };
 
@@ -258,7 +259,9 @@ export function renderGrowthChart(container, chartData, options = {}) {
       stroke: implausible ? IMPLAUSIBLE_COLOUR : "#fff", "stroke-width": implausible ? 2 : 1,
       class: implausible ? "gc-point gc-implausible" : "gc-point",
     });
-    const age = lang === "en" ? p.age_text_en : p.age_text_zh;
+    // A preterm child's point is plotted at its corrected age; the tip gives both.
+    const corrected = lang === "en" ? p.corrected_age_text_en : p.corrected_age_text_zh;
+    const age = (lang === "en" ? p.age_text_en : p.age_text_zh) + (corrected ? fill(L.corrected, { age: corrected }) : "");
     let tip = fill(L.point, { date: p.date, age, value: p.y, unit: d.y.unit });
     tip += lang === "en" ? "; " : "；";
     tip += implausible ? L.implausible : fill(L.z, { z: p.z, pct: p.percentile });

@@ -61,6 +61,7 @@ for (const file of process.argv.slice(2)) {
           .reduce((s, n) => s + n.getAttribute("points").trim().split(/\s+/).length, 0),
         targetBand: byClass("gc-target").length,
         percentileLabels: texts.filter((t) => /^P\d+$/.test(t)),
+        tips: byClass("gc-point").map((c) => c.children.find((n) => n.nodeName === "title")?._text),
         texts,
       }));
     } catch (err) {

@@ -78,6 +78,17 @@ def example_girl_infant() -> Any:
     )
 
 
+def example_preterm_boy() -> Any:
+    """Born at 30 weeks: plotted at his corrected age (10 weeks younger)."""
+    return assess_growth(
+        "male",
+        date(2023, 12, 31),
+        [Measurement(date(2024, 7, 1), height_cm=61.0, weight_kg=6.0, head_circumference_cm=40.5)],
+        today=TODAY,
+        gestational_age_weeks=30,
+    )
+
+
 def fixtures() -> dict[str, dict[str, Any]]:
     boy, girl = example_boy(), example_girl_infant()
     return {
@@ -89,6 +100,9 @@ def fixtures() -> dict[str, dict[str, Any]]:
         "chart-wfh-male.json": build_chart_data("wfh", "male", assessment=boy),
         "chart-hcfa-female.json": build_chart_data("hcfa", "female", assessment=girl),
         "chart-wfa-female.json": build_chart_data("wfa", "female", assessment=girl),
+        "chart-hcfa-male-preterm.json": build_chart_data(
+            "hcfa", "male", assessment=example_preterm_boy()
+        ),
     }
 
 

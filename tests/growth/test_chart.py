@@ -310,3 +310,7 @@ def test_js_renders_every_fixture_without_errors():
     assert en["title"] == "Length/height-for-age (boys)" and "Age (years)" in en["texts"]
     assert zh["viewBox"] == "0 0 360 280"  # phone width
     assert any(t.startswith("遗传靶身高 166.5–183.5") for t in zh["texts"])
+    preterm_zh = by_lang[("chart-hcfa-male-preterm.json", "zh")]["tips"]
+    preterm_en = by_lang[("chart-hcfa-male-preterm.json", "en")]["tips"]
+    assert preterm_zh[0].startswith("2024-07-01，6月龄（矫正3月龄）：40.5 cm"), preterm_zh
+    assert preterm_en[0].startswith("2024-07-01, 6 m (corrected 3 m): 40.5 cm"), preterm_en

@@ -18,7 +18,10 @@ WHO conventions applied (as in the WHO's anthro / anthroplus software):
 - z-scores are rounded to 2 decimals (the WHO's precision) and the WHO's
   implausibility limits are applied to the rounded value; an implausible
   z-score is not reported as a result (status ``implausible``);
-- bilateral pitting oedema: weight-based z-scores are not calculated.
+- bilateral pitting oedema: weight-based z-scores are not calculated;
+- children born before 37 weeks are scored at their corrected age until 24
+  months of chronological age (corrected_age.py); before term-equivalent age
+  the age-based standards do not apply.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+from .corrected_age import AgeCorrection, age_correction
 from .errors import GrowthInputError
 from .indicators import (
     IMPLAUSIBLE_EN,
@@ -162,6 +166,15 @@ class MeasurementAssessment:
     oedema: bool
     results: Mapping[Indicator, IndicatorResult]
     notices: tuple[Notice, ...] = ()
+    # Set only while a preterm child's age is corrected: the age the z-scores are read at.
+    corrected_age_days: int | None = None
+    corrected_age_text_en: str | None = None
+    corrected_age_text_zh: str | None = None
+
+    @property
+    def scoring_age_days(self) -> int:
+        """The age the standards were read at (corrected while the correction applies)."""
+        return self.age_days if self.corrected_age_days is None else self.corrected_age_days
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -170,6 +183,12 @@ class MeasurementAssessment:
             "age_months": self.age_months,
             "age_text_en": self.age_text_en,
             "age_text_zh": self.age_text_zh,
+            "age_basis": "chronological" if self.corrected_age_days is None else "corrected",
+            "corrected_age_days": self.corrected_age_days,
+            "corrected_age_months": (None if self.corrected_age_days is None
+                                     else round(self.corrected_age_days / DAYS_PER_MONTH, 2)),
+            "corrected_age_text_en": self.corrected_age_text_en,
+            "corrected_age_text_zh": self.corrected_age_text_zh,
             "height_cm": self.height_cm,
             "position": self.position,
             "height_adjustment_cm": self.height_adjustment_cm,
@@ -197,12 +216,16 @@ class GrowthAssessment:
     )
     table_package: Mapping[str, str] = field(default_factory=table_package)
     velocity_min_interval_days: int = MIN_INTERVAL_DAYS
+    gestational_age_weeks: int | None = None
+    age_correction: AgeCorrection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sex": self.sex,
             "birth_date": self.birth_date.isoformat(),
             "today": self.today.isoformat(),
+            "gestational_age_weeks": self.gestational_age_weeks,
+            "age_correction": self.age_correction.to_dict() if self.age_correction else None,
             "measurements": [m.to_dict() for m in self.measurements],
             "velocities": [v.to_dict() for v in self.velocities],
             "velocity_min_interval_days": self.velocity_min_interval_days,
@@ -541,9 +564,20 @@ def _weight_for_lenhei(sex: Sex, age_days: int, weight: float, lenhei: float) ->
     return score("wflh", weight, point)
 
 
-def assess_measurement(sex: Sex, birth_date: date, m: Measurement) -> MeasurementAssessment:
-    """Assess one (already validated) measurement."""
-    age_days = (m.date - birth_date).days
+_BEFORE_TERM_EN = ("before term-equivalent age (40 weeks): the WHO standards start at term; "
+                   "use a preterm chart (INTERGROWTH-21st, Fenton)")
+_BEFORE_TERM_ZH = ("未达足月矫正年龄（40周）：WHO标准自足月起，"
+                   "请使用早产儿曲线（INTERGROWTH-21st、Fenton）")
+
+
+def assess_measurement(sex: Sex, birth_date: date, m: Measurement,
+                       correction: AgeCorrection | None = None) -> MeasurementAssessment:
+    """Assess one (already validated) measurement; a preterm child's `correction` moves the
+    age the standards are read at while it applies."""
+    chronological_days = (m.date - birth_date).days
+    corrected = correction is not None and correction.applies(chronological_days)
+    age_days = (m.date - correction.term_date(birth_date)).days if (
+        correction is not None and corrected) else chronological_days
     months = age_days / DAYS_PER_MONTH
     notices: list[Notice] = []
     expected: Position = "recumbent" if age_days < HEIGHT_FROM_DAY else "standing"
@@ -578,8 +612,9 @@ def assess_measurement(sex: Sex, birth_date: date, m: Measurement) -> Measuremen
     bmi = m.weight_kg / (lenhei / 100) ** 2 if (m.weight_kg and lenhei) else None
 
     results: dict[Indicator, IndicatorResult] = {}
+    age_based = _age_based if age_days >= 0 else _before_term
     if lenhei is not None:
-        results["lhfa"] = _age_based("lhfa", sex, age_days, lenhei)
+        results["lhfa"] = age_based("lhfa", sex, age_days, lenhei)
     if m.weight_kg is not None:
         if m.oedema:
             en = "bilateral pitting oedema: weight-based z-scores are not calculated (WHO)"
@@ -589,18 +624,23 @@ def assess_measurement(sex: Sex, birth_date: date, m: Measurement) -> Measuremen
                 results["wflh"] = _not_applicable("wflh", en, zh, m.weight_kg, (_OEDEMA_FLAG,))
                 results["bmifa"] = _not_applicable("bmifa", en, zh, bmi, (_OEDEMA_FLAG,))
         else:
-            results["wfa"] = _age_based("wfa", sex, age_days, m.weight_kg)
+            results["wfa"] = age_based("wfa", sex, age_days, m.weight_kg)
             if lenhei is not None and bmi is not None:
-                results["wflh"] = _weight_for_lenhei(sex, age_days, m.weight_kg, lenhei)
-                results["bmifa"] = _age_based("bmifa", sex, age_days, bmi)
+                results["wflh"] = _weight_for_lenhei(sex, max(age_days, 0), m.weight_kg, lenhei)
+                results["bmifa"] = age_based("bmifa", sex, age_days, bmi)
     if m.head_circumference_cm is not None:
-        results["hcfa"] = _age_based("hcfa", sex, age_days, m.head_circumference_cm)
+        results["hcfa"] = age_based("hcfa", sex, age_days, m.head_circumference_cm)
 
     text_en, text_zh = _age_text(birth_date, m.date)
+    corrected_en = corrected_zh = None
+    if correction is not None and corrected:
+        corrected_en, corrected_zh = (
+            _age_text(correction.term_date(birth_date), m.date) if age_days >= 0
+            else (f"{-age_days} d before term", f"距足月{-age_days}天"))
     return MeasurementAssessment(
         date=m.date,
-        age_days=age_days,
-        age_months=round(months, 2),
+        age_days=chronological_days,
+        age_months=round(chronological_days / DAYS_PER_MONTH, 2),
         age_text_en=text_en,
         age_text_zh=text_zh,
         height_cm=m.height_cm,
@@ -613,7 +653,16 @@ def assess_measurement(sex: Sex, birth_date: date, m: Measurement) -> Measuremen
         oedema=m.oedema,
         results=results,
         notices=tuple(notices),
+        corrected_age_days=age_days if corrected else None,
+        corrected_age_text_en=corrected_en,
+        corrected_age_text_zh=corrected_zh,
     )
+
+
+def _before_term(
+    indicator: Literal["lhfa", "wfa", "bmifa", "hcfa"], sex: Sex, age_days: int, value: float
+) -> IndicatorResult:
+    return _not_applicable(indicator, _BEFORE_TERM_EN, _BEFORE_TERM_ZH, value)
 
 
 def assess_growth(
@@ -623,8 +672,10 @@ def assess_growth(
     *,
     today: date,
     parents: ParentHeights | None = None,
+    gestational_age_weeks: int | None = None,
 ) -> GrowthAssessment:
-    """Assess a child's measurements against the WHO standards.
+    """Assess a child's measurements against the WHO standards (a child born before 37
+    weeks at corrected age until 24 months, see corrected_age.py).
 
     Raises :class:`GrowthInputError` (the first problem found; use
     :func:`validate_inputs` for all of them) for impossible inputs.
@@ -634,8 +685,10 @@ def assess_growth(
         raise errors[0]
     assert birth_date is not None
     sex_ = normalise_sex(sex)
+    correction = age_correction(gestational_age_weeks)
     assessed = tuple(
-        assess_measurement(sex_, birth_date, m) for m in sorted(measurements, key=lambda m: m.date)
+        assess_measurement(sex_, birth_date, m, correction)
+        for m in sorted(measurements, key=lambda m: m.date)
     )
 
     # Velocity only from plausible heights: an implausible one is a suspected
@@ -662,6 +715,8 @@ def assess_growth(
         velocities=velocities,
         target=target,
         projected_adult_height=projected,
+        gestational_age_weeks=gestational_age_weeks,
+        age_correction=correction,
     )
 
 
@@ -719,7 +774,8 @@ def measurement_from_dict(data: Mapping[str, Any], index: int = 0) -> Measuremen
 
 
 def assess_growth_from_dict(payload: Mapping[str, Any], *, today: date) -> GrowthAssessment:
-    """``{"sex", "birth_date", "measurements": [...], "parents": {...}}`` → assessment."""
+    """``{"sex", "birth_date", "measurements": [...], "parents": {...},
+    "gestational_age_weeks"?}`` → assessment."""
     birth = _parse_date(payload.get("birth_date"), "birth_date", required=False)
     raw = payload.get("measurements") or []
     if not isinstance(raw, list):
@@ -735,4 +791,9 @@ def assess_growth_from_dict(payload: Mapping[str, Any], *, today: date) -> Growt
         if mother is None:
             raise GrowthInputError("parents.mother_cm", "is required", "required")
         parents = ParentHeights(father, mother)
-    return assess_growth(payload.get("sex"), birth, measurements, today=today, parents=parents)
+    weeks = _parse_number(payload.get("gestational_age_weeks"), "gestational_age_weeks")
+    if weeks is not None and not (weeks.is_integer() and 22 <= weeks <= 44):
+        raise GrowthInputError("gestational_age_weeks", f"{weeks:g} is not a whole number of "
+                               "weeks from 22 to 44", "out_of_range")
+    return assess_growth(payload.get("sex"), birth, measurements, today=today, parents=parents,
+                         gestational_age_weeks=None if weeks is None else int(weeks))

@@ -152,7 +152,8 @@ def _points(
                 continue
             x, y = m.standardised_height_cm, r.value
         else:
-            x, y = m.age_days / DAYS_PER_MONTH, r.value
+            # A preterm child's point sits at the corrected age its z-score was read at.
+            x, y = m.scoring_age_days / DAYS_PER_MONTH, r.value
         if x is None or not x_lo - 1e-9 <= x <= x_hi + 1e-9:
             continue
         points.append(
@@ -162,6 +163,8 @@ def _points(
                 "date": m.date.isoformat(),
                 "age_text_en": m.age_text_en,
                 "age_text_zh": m.age_text_zh,
+                "corrected_age_text_en": m.corrected_age_text_en,
+                "corrected_age_text_zh": m.corrected_age_text_zh,
                 "status": r.status,
                 "z": r.z,
                 "percentile": r.percentile,
@@ -203,7 +206,7 @@ def build_chart_data(
         if x_range is None:
             ages = (
                 [
-                    m.age_days / DAYS_PER_MONTH
+                    m.scoring_age_days / DAYS_PER_MONTH
                     for m in assessment.measurements
                     if indicator in m.results
                 ]

@@ -35,7 +35,9 @@ function measurementTable(assessment) {
       return el("th", {}, pair(any.name_zh, any.name_en));
     }));
   const rows = [...assessment.measurements].reverse().map((m) => el("tr", {},
-    el("td", { class: "date" }, m.date, el("br"), el("span", { class: "muted small" }, pair(m.age_text_zh, m.age_text_en))),
+    el("td", { class: "date" }, m.date, el("br"), el("span", { class: "muted small" }, pair(m.age_text_zh, m.age_text_en)),
+      m.corrected_age_text_zh ? [el("br"), el("span", { class: "small", text: "call.growth.corrected_age",
+        vars: { age: { zh: m.corrected_age_text_zh, en: m.corrected_age_text_en } } })] : null),
     el("td", { class: "values" }, [
       m.height_cm != null ? el("span", { text: "call.growth.height_value", vars: { v: m.height_cm } }) : null,
       m.weight_kg != null ? el("span", { text: "call.growth.weight_value", vars: { v: m.weight_kg } }) : null,
@@ -51,6 +53,12 @@ function extras(assessment) {
     list.append(el("dt", { text: "call.growth.velocity" }), el("dd", {},
       el("span", { text: "call.growth.velocity_value", vars: { v: v.velocity_cm_per_year, from: v.from_date, to: v.to_date } }),
       v.short_interval ? el("span", { class: "muted small", text: "call.growth.velocity_short" }) : null));
+  }
+  const correction = assessment.age_correction;
+  if (correction) {
+    list.append(el("dt", { text: "call.growth.age_correction" }), el("dd", {},
+      el("span", { text: "call.growth.age_correction_value", vars: { w: correction.gestational_age_weeks, c: correction.correction_weeks } }),
+      el("br"), el("span", { class: "muted small" }, pair(correction.rule_zh, correction.rule_en))));
   }
   const target = assessment.target;
   if (target) {
