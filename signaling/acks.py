@@ -79,13 +79,16 @@ Handler = Callable[..., Awaitable[Ack]]
 
 
 def acknowledged(event: str) -> Callable[[Handler], Handler]:
-    """Wrap a namespace handler: errors become error acks and are reported to
-    `self.on_refused(sid, event, ack, error)` (which audits them); nothing escapes."""
+    """Wrap a namespace handler: `self.admit_event(sid)` first (who may still act at all —
+    here, so no event can forget it), then the handler; errors become error acks and are
+    reported to `self.on_refused(sid, event, ack, error)` (which audits them); nothing
+    escapes."""
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def run(self: Any, sid: str, data: Any = None) -> Ack:
             try:
+                await self.admit_event(sid)
                 return await handler(self, sid, data)
             except Exception as error:
                 if not isinstance(error, (EventRefused, ShouzhenError, MediaError)):

@@ -14,8 +14,9 @@ import socketio
 from server.clinical.chat import ChatLog
 from server.clinical.consult_lifecycle import ConsultState
 from server.clinical.consults import ConsultService
-from server.clinical.live_notifier import ConsultSnapshot
+from server.clinical.live_notifier import ConsultSnapshot, PhysicianChange
 from server.clinical.outcome import EndConsult, automatic_abort
+from server.clinical.physician_standing import PhysicianStanding, PhysicianWithdrawn
 from server.cluster.node_cluster import Cluster, ClusterUnavailable
 from server.kernel.audit_log import Actor
 from server.kernel.clock import Clock
@@ -51,6 +52,8 @@ class SignalingContext:
     close_consult: Callable[[str], Coroutine[Any, Any, None]]  # finish recordings, seal
     metrics: Metrics | None = None
     cluster: Cluster | None = None  # set when several nodes share Redis
+    # Whether a physician may still act: asked before every event of a physician's socket.
+    standing: PhysicianStanding | None = None
 
 
 class ConsultNamespace(socketio.AsyncNamespace):
@@ -234,14 +237,27 @@ class ConsultNamespace(socketio.AsyncNamespace):
                   outcome_detail=ended.outcome_detail)
 
     async def consult_ended(self, ended: ConsultSnapshot) -> None:
-        """The consult ended (by the physician over a socket or the API, or automatically):
-        everyone in the room sees the outcome at once; this node's media stops."""
+        """The consult ended (by the physician over a socket or the API, or automatically)
+        or was cancelled: everyone in the room sees it at once (on every node); the node
+        that holds its media stops it and seals the archive."""
         consult_id = ended.id
         room = f"consult:{consult_id}"
-        await self.emit("ended", {"outcome": ended.outcome,
-                                  "outcome_detail": ended.outcome_detail}, room=room)
+        if ended.state is ConsultState.ENDED:
+            await self.emit("ended", {"outcome": ended.outcome,
+                                      "outcome_detail": ended.outcome_detail}, room=room)
         await self.emit("consult_state", {"state": ended.state.value,
                                           "outcome": ended.outcome}, room=room)
+        if self.live.find(consult_id) is None and self.ctx.cluster is not None:
+            owner = await self.ctx.cluster.owner_elsewhere(consult_id)
+            if owner is not None and await self.ctx.cluster.channel.publish(
+                    "consult_ended", {"consult_id": consult_id, "node_id": owner.node_id}):
+                return  # its node stops the media and seals (finish_consult_here)
+        await self.finish_consult_here(consult_id)
+
+    async def finish_consult_here(self, consult_id: str) -> None:
+        """This node's part of an ending, wherever it was decided: media, recordings, seal
+        (called from another node through the cluster channel when the media is here)."""
+        room = f"consult:{consult_id}"
         live = self.live.find(consult_id)
         if live is not None:
             live.ended = True
@@ -255,6 +271,48 @@ class ConsultNamespace(socketio.AsyncNamespace):
         if self.ctx.cluster is not None:
             await self.ctx.cluster.release(consult_id)
         self._count_participants()
+
+    # -- the whitelist, at every event ---------------------------------------------------
+
+    async def admit_event(self, sid: str) -> None:
+        """A physician acts only while whitelisted: re-checked before each of their events
+        (the standing is cached per node and forgotten at every change). A refused physician
+        is told why and disconnected, whether or not the change itself reached this node."""
+        state = self.sockets.get(sid)
+        if state is None or state.role != Role.PHYSICIAN or self.ctx.standing is None:
+            return
+        try:
+            await self.ctx.standing.require_active(state.subject)
+        except PhysicianWithdrawn as error:
+            self._in_background(self._send_away(sid, state, error.reasons, error.detail))
+            raise
+
+    async def physician_changed(self, change: PhysicianChange) -> None:
+        """A physician's standing changed on this node: act here, then tell the others."""
+        await self.physician_changed_here(change)
+        if self.ctx.cluster is not None:
+            await self.ctx.cluster.channel.publish("physician_changed", {
+                "physician_id": change.physician_id, "withdrawn": change.withdrawn,
+                "reasons": list(change.reasons), "message": change.message})
+
+    async def physician_changed_here(self, change: PhysicianChange) -> None:
+        if self.ctx.standing is not None:
+            self.ctx.standing.forget(change.physician_id)
+        if not change.withdrawn:
+            return
+        for sid, state in list(self.sockets.items()):
+            if state.role == Role.PHYSICIAN and state.subject == change.physician_id:
+                await self._send_away(sid, state, list(change.reasons), change.message)
+
+    async def _send_away(self, sid: str, state: SocketState, reasons: list[str],
+                         message: str) -> None:
+        if self.sockets.get(sid) is not state:
+            return  # already gone
+        await self.emit("physician_not_whitelisted", {
+            "code": PhysicianWithdrawn.code, "message": message, "reasons": reasons}, to=sid)
+        await self._audit(state, "participant.withdrawn", {"reasons": reasons,
+                                                           "message": message})
+        await self.disconnect(sid)
 
     # -- media --------------------------------------------------------------------------
 

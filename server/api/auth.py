@@ -20,13 +20,19 @@ from aiohttp import web
 
 from server.api.access import CONSULT_PARAM, Access
 from server.api.replay_grants import ReplayGrant, read_grant
-from server.api.request_services import services_of
+from server.api.request_services import Services, services_of
 from server.kernel import audit_log
 from server.kernel.audit_log import Actor
 from server.kernel.config import Settings, StaffKey
 from server.kernel.db import Database
 from server.kernel.errors import Forbidden, ShouzhenError, Unauthenticated
-from server.kernel.tokens import CaptureClaims, JoinClaims, read_capture_token, read_join_token
+from server.kernel.tokens import (
+    CaptureClaims,
+    JoinClaims,
+    Role,
+    read_capture_token,
+    read_join_token,
+)
 
 
 @dataclass(frozen=True)
@@ -110,11 +116,21 @@ async def admit(request: web.Request, access: Access) -> Caller:
                 raise Forbidden(f"a {caller.join.role.value}'s link may not do this")
             if not access.any_consult and caller.join.consult_id != consult_id:
                 raise Forbidden("this link belongs to another consult")
+            await admit_participant(services, caller.join)
         return caller
     except ShouzhenError as error:
         await record_refusal(services.db, request, error, consult_id,
                              caller.actor if caller is not None else None)
         raise
+
+
+async def admit_participant(services: Services, join: JoinClaims) -> None:
+    """A link is honoured only while it is the consult's current one (re-issuing revokes the
+    previous), and a physician's only while the physician is whitelisted: both re-checked
+    at every request, so a suspension or a re-issue bites at the next click."""
+    await services.consults.require_current_link(join)
+    if join.role is Role.PHYSICIAN:
+        await services.standing.require_active(join.subject)
 
 
 def _capture_holder(settings: Settings, token: str | None, consult_id: str | None,

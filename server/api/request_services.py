@@ -12,6 +12,7 @@ from server.clinical.adverse_events import AdverseEvents
 from server.clinical.chat import ChatLog
 from server.clinical.consults import ConsultService
 from server.clinical.live_notifier import LiveRelay
+from server.clinical.physician_standing import PhysicianStanding
 from server.clinical.physicians import PhysicianRegistry
 from server.kernel.clock import Clock
 from server.kernel.config import Settings
@@ -40,6 +41,8 @@ class Services:
     storage: LocalDirectoryStorage
     # What the domain services tell the live layer; `server.app.live` plugs the namespace in.
     live: LiveRelay
+    # Whether a physician may act now: asked at every physician request and socket event.
+    standing: PhysicianStanding
 
 
 SERVICES = web.AppKey("services", Services)

@@ -22,6 +22,7 @@ from media.encoded_frame import EncodedFrame
 from recorder.consult_recorder import ConsultRecorder
 from recorder.storage import recordings_key
 from server.api.request_services import Services
+from server.clinical.live_notifier import PhysicianChange
 from server.cluster.node_cluster import Cluster
 from server.cluster.node_registry import NodeLoad
 from server.kernel.audit_log import Actor
@@ -129,7 +130,8 @@ def attach_live_consults(app: web.Application, services: Services) -> ConsultNam
     namespace = ConsultNamespace(SignalingContext(
         settings=settings, clock=services.clock, consults=services.consults,
         chat=services.chat, media_factory=media_for, photos=services.photos,
-        still_taps=still_taps, close_consult=close_consult, metrics=services.metrics))
+        still_taps=still_taps, close_consult=close_consult, metrics=services.metrics,
+        standing=services.standing))
     # From here on, what the domain services report reaches the people in the call.
     services.live.plug(namespace)
     cluster: Cluster | None = None
@@ -166,8 +168,21 @@ def attach_live_consults(app: web.Application, services: Services) -> ConsultNam
             await cluster.stop()
 
     if cluster is not None:
+        async def heard(kind: str, payload: dict[str, Any]) -> None:
+            """What another node said: a physician changed, or a consult whose media is
+            here ended there."""
+            if kind == "physician_changed":
+                await namespace.physician_changed_here(PhysicianChange(
+                    str(payload["physician_id"]), bool(payload.get("withdrawn")),
+                    tuple(str(r) for r in payload.get("reasons", ())),
+                    str(payload.get("message", ""))))
+            elif kind == "consult_ended" and payload.get("node_id") == cluster.node_id:
+                await namespace.finish_consult_here(str(payload["consult_id"]))
+
         async def join_cluster(app: web.Application) -> None:
             await cluster.start()
+            # A gap in what this node heard may hide a suspension: forget every standing.
+            cluster.channel.listen(heard, on_gap=services.standing.forget_all)
 
         app.on_startup.append(join_cluster)
     app.on_shutdown.append(close_live_consults)

@@ -14,6 +14,7 @@ from server.clinical.booking import PilotPeriod
 from server.clinical.chat import ChatLog
 from server.clinical.consults import ConsultService
 from server.clinical.live_notifier import LiveRelay
+from server.clinical.physician_standing import PhysicianStanding
 from server.clinical.physicians import PhysicianRegistry
 from server.kernel.clock import Clock
 from server.kernel.config import Settings
@@ -38,9 +39,11 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
                               live=live,
                               pilot=PilotPeriod(settings.pilot_start, settings.pilot_end))
     chat = ChatLog(db, clock)
+    standing = PhysicianStanding(db, clock)
     return Services(
         settings=settings, db=db, clock=clock,
-        physicians=PhysicianRegistry(db, clock),
+        physicians=PhysicianRegistry(db, clock, standing=standing, consults=consults,
+                                     live=live),
         consults=consults,
         photos=PhotoService(db, clock, storage, secret=settings.secret_key,
                             limits=IntakeLimits(max_bytes=settings.max_photo_bytes),
@@ -52,6 +55,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         metrics=Metrics(),
         storage=storage,
         live=live,
+        standing=standing,
     )
 
 

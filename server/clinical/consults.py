@@ -25,7 +25,15 @@ from server.clinical.consult_lifecycle import (
 from server.clinical.growth_intake import growth_input_errors
 from server.clinical.intake import GrowthIntake, NutritionIntake, intake_to_json, validate_intake
 from server.clinical.live_notifier import ConsultSnapshot, LiveNotifier
-from server.clinical.outcome import Aborted, Completed, Referred, outcome_data, referral_of
+from server.clinical.outcome import (
+    PHYSICIAN_UNAVAILABLE,
+    Aborted,
+    Completed,
+    Referred,
+    automatic_abort,
+    outcome_data,
+    referral_of,
+)
 from server.clinical.physicians import credentials_of, load_physician
 from server.clinical.referral import new_reference_number, referral_view
 from server.clinical.specialties import SPECIALTY_NAMES, Specialty, parse_specialty
@@ -45,6 +53,7 @@ from server.kernel.errors import (
     PhysicianNotWhitelisted,
     RecordingNoticeRequired,
     TransitionNotAllowed,
+    Unauthenticated,
 )
 from server.kernel.models import ChildRow, ConsultRow, IntakeRow, OutcomeRow, PhysicianRow
 from server.kernel.tokens import JoinClaims, Role, issue_join_token
@@ -131,7 +140,8 @@ class ConsultService:
     def join_links(self, consult: ConsultRow) -> JoinLinks:
         def link(role: Role, subject: str) -> str:
             token = issue_join_token(self.secret, consult_id=consult.id, role=role,
-                                     subject=subject, expires_at=consult.window_end)
+                                     subject=subject, expires_at=consult.window_end,
+                                     version=consult.join_link_version or 0)
             # In the fragment, the token never reaches server logs or Referer headers.
             return f"{self.base_url}/join#{token}"
 
@@ -189,13 +199,29 @@ class ConsultService:
         return child
 
     async def reissue_links(self, actor: Actor, consult_id: str) -> JoinLinks:
+        """New links for both roles; the previous ones stop working at once, on every node
+        (a link sent to the wrong number, or leaked, is re-issued to revoke it)."""
         async with self.db.transaction() as session:
-            consult = await load_consult(session, consult_id)
+            consult = await load_consult(session, consult_id, for_update=True)
             if consult.state not in (ConsultState.BOOKED, ConsultState.WAITING,
                                      ConsultState.IN_CALL):
                 raise TransitionNotAllowed(f"the consult is {consult.state}: no links to issue")
-            await audit_log.append(session, actor, "consult.links_issued", consult_id=consult_id)
+            revoked = consult.join_link_version or 0
+            consult.join_link_version = revoked + 1
+            await audit_log.append(session, actor, "consult.links_issued", consult_id=consult_id,
+                                   details={"version": consult.join_link_version,
+                                            "revoked_version": revoked})
         return self.join_links(consult)
+
+    async def require_current_link(self, claims: JoinClaims) -> None:
+        """Refuse a link that a re-issue replaced (read from the shared database at every
+        use, so a re-issue on one node is honoured by all)."""
+        async with self.db.reading() as session:
+            current = await session.scalar(sa.select(ConsultRow.join_link_version).where(
+                ConsultRow.id == claims.consult_id))
+        if current is None:
+            raise Unauthenticated("this link names a consult that does not exist")
+        check_link_version(claims, current)
 
     async def record(self, consult_id: str) -> ConsultRecord:
         async with self.db.reading() as session:
@@ -231,6 +257,7 @@ class ConsultService:
     async def check_participant(self, claims: JoinClaims) -> None:
         """May this link's holder enter the live consult now? (Asked at socket connect.)"""
         record = await self.record(claims.consult_id)
+        check_link_version(claims, record.consult.join_link_version or 0)
         state = ConsultState(record.consult.state)
         if state not in OPEN_STATES:
             raise ConsultClosed(f"the consult is {state}: it can no longer be joined",
@@ -333,9 +360,53 @@ class ConsultService:
                 await enqueue(session, "consult.aborted", consult_id=consult_id, at=now,
                               payload={**base, "reason": body.reason,
                                        "follow_up": body.follow_up, "alert": True})
+                if body.follow_up == "reschedule":
+                    await enqueue_reschedule(session, consult, now, body.reason,
+                                             body.reason_text)
             ended = snapshot_of(await load_record(session, consult_id))
         await self.live.consult_ended(ended)
         return ended
+
+    async def withdraw_physician(self, physician_id: str,
+                                 reasons: list[str]) -> list[ConsultSnapshot]:
+        """The physician may no longer hold consults (suspended, revoked): no family is
+        left waiting for them. A call in progress ends as aborted, physician unavailable; a
+        guardian in the waiting room sees the consult cancelled; each leaves a reschedule
+        request for the hospital, and the people in the call are told at once. A consult
+        only booked stays booked: the physician cannot join it unless reinstated first
+        (a suspension may be lifted before the appointment)."""
+        words = "; ".join(REASON_TEXT[r] for r in reasons)
+        async with self.db.reading() as session:
+            open_ids = list((await session.scalars(sa.select(ConsultRow.id).where(
+                ConsultRow.physician_id == physician_id,
+                ConsultRow.state.in_([ConsultState.WAITING.value, ConsultState.IN_CALL.value]))
+                .order_by(ConsultRow.id))).all())
+        closed: list[ConsultSnapshot] = []
+        for consult_id in open_ids:
+            try:
+                closed.append(await self._close_for_withdrawn_physician(consult_id, words))
+            except (TransitionNotAllowed, ConsultNotFound):
+                continue  # ended or cancelled meanwhile by someone else
+        return closed
+
+    async def _close_for_withdrawn_physician(self, consult_id: str,
+                                             words: str) -> ConsultSnapshot:
+        actor = Actor.system("whitelist")
+        async with self.db.reading() as session:
+            state = ConsultState((await load_consult(session, consult_id)).state)
+        if state is ConsultState.IN_CALL:
+            return await self.end(actor, consult_id,
+                                  automatic_abort(PHYSICIAN_UNAVAILABLE, words))
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            await apply_transition(session, consult, ConsultTrigger.CANCELLED, actor, now,
+                                   details={"reason": PHYSICIAN_UNAVAILABLE,
+                                            "reason_text": words})
+            await enqueue_reschedule(session, consult, now, PHYSICIAN_UNAVAILABLE, words)
+            closed = snapshot_of(await load_record(session, consult_id))
+        await self.live.consult_ended(closed)
+        return closed
 
     async def record_event(self, actor: Actor, consult_id: str, action: str,
                            details: dict[str, Any] | None = None) -> None:
@@ -375,6 +446,23 @@ class ConsultService:
             await audit_log.append(session, actor, "intake.submitted", consult_id=consult_id,
                                    at=now, details={"revision": row.revision, "intake": data})
             return await load_record(session, consult_id)
+
+
+async def enqueue_reschedule(session: AsyncSession, consult: ConsultRow, now: datetime,
+                             reason: str, reason_text: str) -> None:
+    """The family must be offered another appointment: the booking system's cue."""
+    await enqueue(session, "consult.reschedule_requested", consult_id=consult.id, at=now,
+                  payload={"consult_id": consult.id, "specialty": consult.specialty,
+                           "physician_id": consult.physician_id, "child_id": consult.child_id,
+                           "state": consult.state, "reason": reason,
+                           "reason_text": reason_text, "guardian_phone": consult.guardian_phone,
+                           "requested_at": now.isoformat()})
+
+
+def check_link_version(claims: JoinClaims, current: int) -> None:
+    if claims.version != current:
+        raise Unauthenticated("this link was replaced by a newer one: ask the hospital for the "
+                              "current link")
 
 
 def consult_view(record: ConsultRecord, *, for_staff: bool) -> dict[str, Any]:

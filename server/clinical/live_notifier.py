@@ -31,12 +31,28 @@ class ConsultSnapshot:
     participant_view: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class PhysicianChange:
+    """A physician's whitelist status or credentials changed. Every node forgets what it
+    knew of their standing; when `withdrawn` (suspended, revoked, or — once staff accounts
+    exist — disabled), their sockets are told why and disconnected."""
+
+    physician_id: str
+    withdrawn: bool
+    reasons: tuple[str, ...] = ()  # Ineligibility codes
+    message: str = ""  # the reasons in words, Chinese first
+
+
 class LiveNotifier(Protocol):
     async def consult_ended(self, ended: ConsultSnapshot) -> None:
-        """Everyone in the call sees the outcome; this node's media for it stops."""
+        """Everyone in the call sees the outcome (or that it was cancelled); the media for it
+        stops on the node that holds it."""
 
     async def photo_captured(self, consult_id: str, photo: dict[str, Any]) -> None:
         """A photo is stored: the physician's gallery and the guardian's screen show it."""
+
+    async def physician_changed(self, change: PhysicianChange) -> None:
+        """On every node: forget the physician's standing; if withdrawn, disconnect them."""
 
 
 class LiveRelay:
@@ -58,3 +74,7 @@ class LiveRelay:
     async def photo_captured(self, consult_id: str, photo: dict[str, Any]) -> None:
         if self._target is not None:
             await self._target.photo_captured(consult_id, photo)
+
+    async def physician_changed(self, change: PhysicianChange) -> None:
+        if self._target is not None:
+            await self._target.physician_changed(change)

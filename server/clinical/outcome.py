@@ -15,6 +15,10 @@ Text = Annotated[str, StringConstraints(max_length=2000)]
 ICD10 = Annotated[str, StringConstraints(pattern=r"^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$")]
 
 
+# The physician was suspended or revoked from the whitelist mid-consult (the server ends it).
+PHYSICIAN_UNAVAILABLE = "physician_unavailable"
+
+
 class Completed(StrictModel):
     outcome: Literal["completed"]
     diagnosis: Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -33,7 +37,8 @@ class Referred(StrictModel):
 class Aborted(StrictModel):
     outcome: Literal["aborted"]
     reason: Literal["technical_failure", "no_show_after_admit", "guardian_left",
-                    "physician_connection_lost", "window_expired", "other"]
+                    "physician_connection_lost", "window_expired", "physician_unavailable",
+                    "other"]
     reason_text: Annotated[str, StringConstraints(max_length=500)] = ""
     follow_up: Literal["referral", "reschedule"]
     referral: Referral | None = None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import sqlalchemy as sa
 from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.clinical.live_notifier import LiveNotifier, PhysicianChange
 from server.clinical.specialties import SPECIALTY_NAMES, Specialty
 from server.clinical.whitelist import (
     REASON_TEXT,
@@ -20,6 +21,7 @@ from server.clinical.whitelist import (
     check_status_change,
     credential_order_errors,
     eligibility,
+    standing_reasons,
 )
 from server.kernel import audit_log
 from server.kernel.audit_log import Actor
@@ -34,6 +36,9 @@ from server.kernel.errors import (
 )
 from server.kernel.models import PhysicianRow, WhitelistChangeRow
 from server.kernel.validation import StrictModel
+
+if TYPE_CHECKING:
+    from server.clinical.physician_standing import PhysicianStanding
 
 Licence = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{6,32}$")]
 Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -139,10 +144,39 @@ async def _history(session: AsyncSession, physician_id: str) -> list[WhitelistCh
         .order_by(WhitelistChangeRow.id))).all())
 
 
+class ConsultsOfPhysician(Protocol):
+    """The consult service, as the registry needs it when a physician is withdrawn (the
+    consult service itself reads physicians, so it is handed in, not imported)."""
+
+    async def withdraw_physician(self, physician_id: str, reasons: list[str]) -> list[Any]:
+        """Close every open consult of the physician, telling the people in them."""
+
+
 class PhysicianRegistry:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, standing: PhysicianStanding | None = None,
+                 consults: ConsultsOfPhysician | None = None,
+                 live: LiveNotifier | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.standing = standing
+        self.consults = consults
+        self.live = live
+
+    async def _changed(self, row: PhysicianRow, *, withdrawn: bool) -> None:
+        """After a committed change: this node forgets the physician's standing at once, the
+        other nodes through the live layer. A withdrawn physician (suspended or revoked just
+        now) is disconnected everywhere, then leaves every open consult."""
+        if self.standing is not None:
+            self.standing.forget(row.id)
+        reasons = standing_reasons(credentials_of(row), WhitelistStatus(row.whitelist_status),
+                                   self.clock.today())
+        change = PhysicianChange(row.id, withdrawn, tuple(reasons),
+                                 "; ".join(REASON_TEXT[r] for r in reasons))
+        # Sockets first: the physician can do nothing more while the consults close.
+        if self.live is not None:
+            await self.live.physician_changed(change)
+        if withdrawn and self.consults is not None:
+            await self.consults.withdraw_physician(row.id, reasons)
 
     async def create(self, actor: Actor, data: PhysicianIn) -> dict[str, Any]:
         today, now = self.clock.today(), self.clock.now()
@@ -195,6 +229,7 @@ class PhysicianRegistry:
                 "physician_id": row.id, "before": before,
                 "after": {k: _jsonable(getattr(row, k)) for k in changes}})
             history = await _history(session, physician_id)
+        await self._changed(row, withdrawn=False)
         return physician_view(row, self.clock.today(), history)
 
     async def change_status(self, actor: Actor, physician_id: str,
@@ -222,6 +257,8 @@ class PhysicianRegistry:
                 "reason": change.reason})
             await session.flush()
             history = await _history(session, physician_id)
+        await self._changed(row, withdrawn=new in (WhitelistStatus.SUSPENDED,
+                                                   WhitelistStatus.REVOKED))
         return physician_view(row, today, history)
 
     async def get(self, physician_id: str) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import redis.asyncio as redis
 
-from server.cluster.node_registry import NodeLoad, NodeRegistry
+from server.cluster.cluster_channel import ClusterChannel
+from server.cluster.node_registry import NodeInfo, NodeLoad, NodeRegistry
 from server.cluster.placement import ConsultPlacement, NoLiveNode, Placement
 from server.kernel.config import Settings
 
@@ -33,6 +34,8 @@ class Cluster:
                                      settings.effective_cluster_origins,
                                      cluster=settings.cluster_name, load=load)
         self.placement = ConsultPlacement(self.redis, self.registry)
+        self.channel = ClusterChannel(settings.redis_url, cluster=settings.cluster_name,
+                                      node_id=settings.effective_node_id)
 
     async def start(self) -> None:
         try:
@@ -56,6 +59,21 @@ class Cluster:
                 await asyncio.sleep(0.5 * (attempt + 1))
         raise AssertionError("unreachable")
 
+    @property
+    def node_id(self) -> str:
+        return self.registry.node_id
+
+    async def owner_elsewhere(self, consult_id: str) -> NodeInfo | None:
+        """The live node other than this one that holds the consult, if any (None when Redis
+        cannot say: the caller then does the work itself, as a single node would)."""
+        try:
+            owner = await self.placement.owner(consult_id)
+        except (redis.RedisError, OSError):
+            return None
+        if owner is None or owner.node_id == self.registry.node_id:
+            return None
+        return owner
+
     async def release(self, consult_id: str) -> None:
         try:
             await self.placement.release(consult_id)
@@ -67,5 +85,6 @@ class Cluster:
         await self.registry.drain()
 
     async def stop(self) -> None:
+        await self.channel.stop()
         await self.registry.stop()
         await self.redis.aclose()

@@ -38,6 +38,9 @@ class JoinClaims:
     subject: str  # physician id, or the consult id for the guardian
     expires_at: datetime
     token_id: str
+    # The consult's link version it was issued under: re-issuing a consult's links bumps the
+    # version and the older links stop working (checked against the database at every use).
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,19 +82,25 @@ def _decode(secret: str, purpose: Purpose, token: str, now: datetime | None) -> 
 
 
 def issue_join_token(
-    secret: str, *, consult_id: str, role: Role, subject: str, expires_at: datetime
+    secret: str, *, consult_id: str, role: Role, subject: str, expires_at: datetime,
+    version: int = 0,
 ) -> str:
-    return _encode(secret, Purpose.JOIN, {"cid": consult_id, "role": role.value, "sub": subject},
-                   expires_at)
+    return _encode(secret, Purpose.JOIN, {"cid": consult_id, "role": role.value, "sub": subject,
+                                          "ver": version}, expires_at)
 
 
 def read_join_token(secret: str, token: str, *, now: datetime | None = None) -> JoinClaims:
     payload = _decode(secret, Purpose.JOIN, token, now)
     try:
         role = Role(payload["role"])
+        # Links issued before versions existed carry none: version 0, the column's default.
+        version = payload.get("ver", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError("the link version is not a whole number")
         return JoinClaims(
             consult_id=str(payload["cid"]), role=role, subject=str(payload["sub"]),
             expires_at=datetime.fromtimestamp(payload["exp"], UTC), token_id=str(payload["jti"]),
+            version=version,
         )
     except (KeyError, ValueError):
         raise Unauthenticated("the token does not name a consult and a role") from None
