@@ -33,8 +33,11 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
         response: web.StreamResponse = await handler(request)
         return response
     except ShouzhenError as error:
-        return problem_response(error.status, error.code, error.title, error.detail,
-                                request.path, **error.extra)
+        problem = problem_response(error.status, error.code, error.title, error.detail,
+                                   request.path, **error.extra)
+        if "retry_after_s" in error.extra:  # a refusal that passes: say when to come back
+            problem.headers["Retry-After"] = str(error.extra["retry_after_s"])
+        return problem
     except web.HTTPRequestEntityTooLarge:
         return problem_response(
             413, "payload_too_large", "Payload too large",
@@ -46,7 +49,11 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
         code = _HTTP_CODES.get(error.status, "http_error")
         detail = error.text if error.text and not error.text.startswith(str(error.status)) \
             else f"{error.reason}: {request.method} {request.path}"
-        return problem_response(error.status, code, error.reason, detail, request.path)
+        problem = problem_response(error.status, code, error.reason, detail, request.path)
+        if isinstance(error, web.HTTPMethodNotAllowed):
+            # RFC 9110 §15.5.6: a 405 names the methods the resource does support.
+            problem.headers["Allow"] = ", ".join(sorted(error.allowed_methods))
+        return problem
     except Exception:
         reference = uuid.uuid4().hex[:12]
         log.exception("unhandled error", extra={"reference": reference, "path": request.path})

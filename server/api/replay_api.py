@@ -550,7 +550,7 @@ async def get_recording(request: web.Request, caller: Caller) -> web.StreamRespo
     response.content_type = CONTENT_TYPES.get(segment.container, "video/webm")
     response.headers.update({
         "Accept-Ranges": "bytes", "ETag": f'"{segment.sha256}"',
-        "Cache-Control": "private, no-transform", "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store, no-transform",
         "Content-Disposition": f'inline; filename="{key.rsplit("/", 1)[-1]}"'})
     if byte_range is None:
         response.content_length = size

@@ -37,9 +37,10 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok", "database": "ok", "version": shouzhen_version()})
 
 
-@routes.public("GET", "/metrics", summary="Prometheus metrics", tag="system",
-               success_media_type="text/plain")
-async def metrics(request: web.Request) -> web.Response:
+@routes.route("GET", "/metrics", summary="Prometheus metrics (admin or auditor key: the "
+              "figures name consults' load and the hospital's systems)", tag="system",
+              auth=("admin", "auditor"), success_media_type="text/plain")
+async def metrics(request: web.Request, caller: Caller) -> web.Response:
     body = services_of(request).metrics.exposition()
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 

@@ -14,6 +14,7 @@ from server.api.request_services import SERVICES, Services
 from server.api.routes import Endpoint, Handler
 from server.api.system_api import ENDPOINTS
 from server.app.live import attach_live_consults
+from server.app.security_headers import install_security_headers
 from server.app.services import build_services
 from server.events.event_delivery import attach_event_delivery
 from server.kernel.clock import Clock
@@ -35,9 +36,8 @@ def all_endpoints() -> list[Endpoint]:
 def _page(name: str) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         response = web.FileResponse(STATIC_DIR / name)
-        # Pages carry no secrets, but join tokens ride in the fragment: keep them from
-        # leaking through Referer to anything a page might load.
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Join tokens ride in the fragment: Referrer-Policy (server/app/security_headers.py)
+        # keeps them from leaking to anything a page might load.
         response.headers["Cache-Control"] = "no-cache"
         return response
 
@@ -52,6 +52,7 @@ def build_app(settings: Settings, clock: Clock | None = None,
         middlewares=[services.metrics.middleware(), problem_middleware],
     )
     app[SERVICES] = services
+    install_security_headers(app)
     app[ENDPOINTS] = tuple(all_endpoints())
     for module in (system_api, physicians_api, consults_api, events_api, photos_api,
                    replay_api):

@@ -79,7 +79,7 @@ async def test_healthz_is_503_when_the_database_is_unreachable(settings, clock):
 
 async def test_metrics_count_requests_by_route(api):
     await api.client.get("/healthz")
-    text = await (await api.client.get("/metrics")).text()
+    text = await (await api.client.get("/metrics", headers=api.auditor)).text()
     assert 'shouzhen_http_requests_total{method="GET",route="/healthz",status="200"}' in text
 
 

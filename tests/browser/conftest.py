@@ -25,6 +25,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from tests.browser import csp_waits
+
+csp_waits.install()  # the pages' CSP forbids eval: Playwright's waits must not need it
+
 PROJECT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM = "/usr/bin/chromium"

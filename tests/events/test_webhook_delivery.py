@@ -213,7 +213,7 @@ async def test_an_event_undelivered_past_the_threshold_is_flagged_and_audited_on
     assert targets["targets"][0] | {"oldest_undelivered_at": None} == {
         "target": "his", "configured": True, "pending": 1, "retrying": 1, "delivered": 0,
         "overdue": 2, "oldest_undelivered_at": None}
-    metrics = await (await node.client.get("/metrics")).text()
+    metrics = await (await node.client.get("/metrics", headers=node.admin)).text()
     assert "shouzhen_event_deliveries_overdue 2.0" in metrics
     overdue = await audit_actions(node, "event.delivery_overdue")
     assert len(overdue) == 2 and {e.consult_id for e in overdue} == {booked["id"]}

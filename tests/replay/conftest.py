@@ -32,6 +32,7 @@ from server.kernel.clock import Clock
 from server.kernel.db import Database
 from server.kernel.models import ArchiveRow, Base, ConsultRow
 
+from ..browser import csp_waits
 from ..conftest import ADMIN_KEY, AUDITOR_KEY, booking_for
 
 # The call fixtures and the aiortc stand-in browsers, shared with the signaling tests.
@@ -42,6 +43,8 @@ from ..signaling.conftest import (  # noqa: F401
     peers,
     wait_for,
 )
+
+csp_waits.install()  # the pages' CSP forbids eval: Playwright's waits must not need it
 
 REFERRAL = {"reason": "needs_physical_examination", "urgency": "within_24h",
             "department": "paediatric_dermatology", "instructions": "请携带既往用药",

@@ -158,8 +158,12 @@ export function renderTimeline(items, { duration, showTechnical, onSeek }) {
 export function renderMarks(items, duration) {
   if (!duration) return [];
   return items.filter((i) => !TECHNICAL.has(i.category) && i.offset_s >= 0 && i.offset_s <= duration)
-    .map((i) => el("span", { class: `mark cat-${i.category}`,
-      style: `left: ${(100 * i.offset_s) / duration}%` }));
+    .map((i) => {
+      // Positioned through the CSSOM: the CSP allows no style attributes.
+      const mark = el("span", { class: `mark cat-${i.category}` });
+      mark.style.left = `${(100 * i.offset_s) / duration}%`;
+      return mark;
+    });
 }
 
 // -- outcome, intake, photos, holds, retention ----------------------------------------------
