@@ -53,6 +53,11 @@ def build_app(settings: Settings, clock: Clock | None = None,
     )
     app[SERVICES] = services
     install_security_headers(app)
+
+    async def stop_photo_decoding(app: web.Application) -> None:
+        services.photos.close()
+
+    app.on_cleanup.append(stop_photo_decoding)
     app[ENDPOINTS] = tuple(all_endpoints())
     for module in (system_api, physicians_api, consults_api, events_api, photos_api,
                    replay_api):

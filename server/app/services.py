@@ -20,7 +20,8 @@ from server.kernel.clock import Clock
 from server.kernel.config import Settings
 from server.kernel.db import Database
 from server.kernel.metrics import Metrics
-from server.photos.capture import PhotoService
+from server.photos.capture import PhotoQuotas, PhotoService
+from server.photos.decode_pool import DecodePool
 from server.photos.photo_intake import IntakeLimits
 from server.photos.photo_quality import DEFAULT_THRESHOLDS
 from server.records.consult_archive import ConsultArchivist
@@ -46,8 +47,13 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
                                      live=live),
         consults=consults,
         photos=PhotoService(db, clock, storage, secret=settings.secret_key,
-                            limits=IntakeLimits(max_bytes=settings.max_photo_bytes),
-                            thresholds=DEFAULT_THRESHOLDS, live=live),
+                            limits=IntakeLimits(
+                                max_bytes=settings.max_photo_bytes,
+                                max_pixels=int(settings.max_photo_megapixels * 1_000_000)),
+                            thresholds=DEFAULT_THRESHOLDS, live=live,
+                            quotas=PhotoQuotas(settings.max_photos_per_consult,
+                                               settings.max_photos_per_capture_request),
+                            decodes=DecodePool(settings.photo_decode_workers)),
         chat=chat,
         adverse_events=AdverseEvents(db, clock),
         archivist=ConsultArchivist(db, storage, consults, chat),

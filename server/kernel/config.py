@@ -128,6 +128,29 @@ class Settings(BaseSettings):
                                    "largest JSON request body")
     max_photo_bytes: int = _setting(20 * 1_048_576, "SHOUZHEN_MAX_PHOTO_BYTES",
                                     "largest photo upload")
+    # Photos are medical records kept ≥15 years: quotas keep one link from filling the archive,
+    # and the pixel cap (read from the file's header, before any decoding) bounds each decode.
+    max_photos_per_consult: int = _setting(
+        40, "SHOUZHEN_MAX_PHOTOS_PER_CONSULT",
+        "photos one consult may hold (gallery uploads, captures and stream stills together); "
+        "more are refused (409 `photo_quota_exceeded`)")
+    max_photos_per_capture_request: int = _setting(
+        2, "SHOUZHEN_MAX_PHOTOS_PER_CAPTURE_REQUEST",
+        "photos one capture request may yield (the device's still and the stream fallback)")
+    max_photo_megapixels: float = _setting(
+        24.0, "SHOUZHEN_MAX_PHOTO_MEGAPIXELS",
+        "largest photo in decoded pixels (width × height from the file's header, checked "
+        "before decoding)")
+    photo_decode_workers: int = _setting(
+        2, "SHOUZHEN_PHOTO_DECODE_WORKERS",
+        "photos decoded and scored at once (a pool of its own; 4 more per worker may wait, at "
+        "most 2 of one consult; beyond that 503 with `Retry-After`)")
+    consult_window_minutes: int = _setting(
+        60, "SHOUZHEN_CONSULT_WINDOW_MINUTES",
+        "default consult window; join links expire at its end")
+    reconnect_grace_seconds: int = _setting(
+        60, "SHOUZHEN_RECONNECT_GRACE_SECONDS",
+        "how long a dropped participant may take to come back")
     consult_window_minutes: int = _setting(
         60, "SHOUZHEN_CONSULT_WINDOW_MINUTES",
         "default consult window; join links expire at its end")
@@ -250,6 +273,14 @@ class Settings(BaseSettings):
         if value is not None and start is not None and value < start:
             raise ValueError(f"{_variable(info)}: {value.isoformat()} is before "
                              f"SHOUZHEN_PILOT_START ({start.isoformat()})")
+        return value
+
+    @field_validator("max_photos_per_consult", "max_photos_per_capture_request",
+                     "max_photo_megapixels", "photo_decode_workers")
+    @classmethod
+    def _positive(cls, value: float, info: ValidationInfo) -> float:
+        if value <= 0:
+            raise ValueError(f"{_variable(info)}: must be more than 0, not {value}")
         return value
 
     @field_validator("event_loop")

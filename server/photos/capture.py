@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.still_capture import StillFrame
 from recorder.storage import ArtefactStorage, consult_prefix, key_join
@@ -51,10 +52,12 @@ from server.kernel.errors import (
 from server.kernel.models import CaptureRequestRow, PhotoRow
 from server.kernel.tokens import CaptureClaims, issue_capture_token
 from server.photos.body_sites import InvalidBodySite, SiteSelection, validate_site
+from server.photos.decode_pool import DecodePool
 from server.photos.photo_intake import (
     CaptureSource,
     IntakeLimits,
     IntakePhoto,
+    check_header,
     intake_still,
     intake_upload,
 )
@@ -77,6 +80,35 @@ class CaptureDiscarded(TransitionNotAllowed):
 
 
 REJECTION_STATUS = {"image_too_large": 413, "unsupported_image_type": 415, "mime_mismatch": 415}
+
+
+@dataclass(frozen=True)
+class PhotoQuotas:
+    """How many photos a consult, and one capture request, may hold: they are medical
+    records kept ≥15 years, so one join link must not be able to fill the archive."""
+
+    per_consult: int = 40
+    per_capture_request: int = 2  # the device's still and the stream fallback
+
+
+class PhotoQuotaExceeded(Conflict):
+    code = "photo_quota_exceeded"
+    title = "No more photos can be stored here"
+
+
+def check_quota(held_by_consult: int, held_by_request: int | None, quotas: PhotoQuotas) -> None:
+    """Pure: refuse one more photo for a consult holding `held_by_consult` (and, for a
+    capture request, a request holding `held_by_request`)."""
+    if held_by_consult >= quotas.per_consult:
+        raise PhotoQuotaExceeded(f"this consult already holds {held_by_consult} photos, the "
+                                 f"most it may hold ({quotas.per_consult})",
+                                 quota="per_consult", limit=quotas.per_consult)
+    if held_by_request is not None and held_by_request >= quotas.per_capture_request:
+        raise PhotoQuotaExceeded(f"this capture request already yielded {held_by_request} "
+                                 f"photos, the most one request may "
+                                 f"({quotas.per_capture_request}); ask for a new one",
+                                 quota="per_capture_request",
+                                 limit=quotas.per_capture_request)
 
 
 class PhotoRejected(ShouzhenError):
@@ -158,7 +190,8 @@ def photo_view(row: PhotoRow) -> dict[str, Any]:
 class PhotoService:
     def __init__(self, db: Database, clock: Clock, storage: ArtefactStorage, *, secret: str,
                  limits: IntakeLimits, thresholds: QualityThresholds,
-                 live: LiveNotifier) -> None:
+                 live: LiveNotifier, quotas: PhotoQuotas | None = None,
+                 decodes: DecodePool | None = None) -> None:
         self.db = db
         self.clock = clock
         self.storage = storage
@@ -166,6 +199,11 @@ class PhotoService:
         self.limits = limits
         self.thresholds = thresholds
         self.live = live
+        self.quotas = quotas or PhotoQuotas()
+        self.decodes = decodes or DecodePool(workers=2)
+
+    def close(self) -> None:
+        self.decodes.close()
 
     async def request_capture(self, actor: Actor, consult_id: str, site: SiteSelection,
                               retake_of: str | None = None) -> CaptureTicket:
@@ -199,9 +237,12 @@ class PhotoService:
         """The guardian's device uploads the still for one request, once; the people in the
         call see it at once."""
         request = await self._pending_request(claims)
+        await self._refuse_over_quota(claims.consult_id, request.id)
+        self._check_header(data, mime)
         intake = await self._intake(partial(intake_upload, data, mime,
                                             source=CaptureSource.DEVICE, limits=self.limits,
-                                            thresholds=self.thresholds))
+                                            thresholds=self.thresholds),
+                                    consult_id=claims.consult_id)
         row = await self._store(Actor("guardian", claims.consult_id), claims.consult_id,
                                 intake, request=request, accepting=DURING_CALL)
         await self.live.photo_captured(row.consult_id, photo_view(row))
@@ -217,16 +258,30 @@ class PhotoService:
 
     async def accept_guardian_upload(self, actor: Actor, consult_id: str, data: bytes,
                                      mime: str, site: SiteSelection | None) -> PhotoRow:
-        """A photo from the phone's gallery during pre-consultation (dermatology intake)."""
+        """A photo from the phone's gallery during pre-consultation (dermatology intake).
+        A refusal (over quota, not an image, too many pixels, decoding busy) is audited: the
+        capture upload's are audited by its route, this route's credential is the join link."""
         async with self.db.reading() as session:
             consult = await load_consult(session, consult_id)
         if ConsultState(consult.state) not in UNTIL_CALL_ENDS:
             raise TransitionNotAllowed(f"the consult is {consult.state}")
-        intake = await self._intake(partial(intake_upload, data, mime,
-                                            source=CaptureSource.UPLOAD, limits=self.limits,
-                                            thresholds=self.thresholds))
-        return await self._store(actor, consult_id, intake, request=None, site=site,
-                                 accepting=UNTIL_CALL_ENDS)
+        try:
+            await self._refuse_over_quota(consult_id, None)
+            self._check_header(data, mime)
+            intake = await self._intake(partial(intake_upload, data, mime,
+                                                source=CaptureSource.UPLOAD, limits=self.limits,
+                                                thresholds=self.thresholds),
+                                        consult_id=consult_id)
+            return await self._store(actor, consult_id, intake, request=None, site=site,
+                                     accepting=UNTIL_CALL_ENDS)
+        except ShouzhenError as error:
+            async with self.db.transaction() as session:
+                await audit_log.append(session, actor, "photo.refused", consult_id=consult_id,
+                                       details={"source": CaptureSource.UPLOAD.value,
+                                                "status": error.status, "code": error.code,
+                                                "reason": error.detail[:300],
+                                                "size_bytes": len(data)})
+            raise
 
     async def _pending_request(self, claims: CaptureClaims) -> CaptureRequest:
         async with self.db.reading() as session:
@@ -240,10 +295,23 @@ class PhotoService:
                                   "again")
         return CaptureRequest.of(request)
 
-    async def _intake(self, work: Any) -> IntakePhoto:
-        loop = asyncio.get_running_loop()
+    async def _refuse_over_quota(self, consult_id: str, request_id: str | None) -> None:
+        """Before any decoding: a photo over quota costs nothing but this count. `_store`
+        counts again under the consult's row lock, where it is decided."""
+        async with self.db.reading() as session:
+            check_quota(*await _held(session, consult_id, request_id), self.quotas)
+
+    def _check_header(self, data: bytes, mime: str) -> None:
+        """The file's header (size, type, declared pixels) read on the loop — a short parse,
+        no decoding — so a photo over the pixel cap never waits for a decode place."""
         try:
-            intake: IntakePhoto = await loop.run_in_executor(None, work)
+            check_header(data, mime, self.limits)
+        except ImageRejected as error:
+            raise PhotoRejected.from_image_error(error) from None
+
+    async def _intake(self, work: Any, *, consult_id: str | None = None) -> IntakePhoto:
+        try:
+            intake: IntakePhoto = await self.decodes.run(consult_id, work)
         except ImageRejected as error:
             raise PhotoRejected.from_image_error(error) from None
         return intake
@@ -256,7 +324,7 @@ class PhotoService:
         key = key_join(folder, f"{photo_id}.{EXTENSIONS.get(intake.mime, 'bin')}")
         thumb_key = key_join(folder, f"{photo_id}.thumb.jpg")
         loop = asyncio.get_running_loop()
-        thumbnail = await loop.run_in_executor(None, make_thumbnail, intake.data)
+        thumbnail = await self.decodes.run(None, partial(make_thumbnail, intake.data))
         now = self.clock.now()
         row = PhotoRow(
             id=photo_id, consult_id=consult_id, request_id=request.id if request else None,
@@ -276,6 +344,8 @@ class PhotoService:
                 if ConsultState(consult.state) not in accepting:
                     raise CaptureDiscarded(f"the consult is {consult.state}: the photo was not "
                                            "stored")
+                check_quota(*await _held(session, consult_id, request.id if request else None),
+                            self.quotas)
                 if request is not None and claim:
                     claimed = await session.execute(
                         sa.update(CaptureRequestRow)
@@ -319,6 +389,18 @@ class PhotoService:
 
     async def read(self, key: str) -> bytes:
         return await asyncio.get_running_loop().run_in_executor(None, self.storage.read, key)
+
+
+async def _held(session: AsyncSession, consult_id: str,
+                request_id: str | None) -> tuple[int, int | None]:
+    """How many photos the consult holds, and the capture request (if any) has yielded."""
+    by_consult = (await session.execute(sa.select(sa.func.count()).select_from(PhotoRow).where(
+        PhotoRow.consult_id == consult_id))).scalar_one()
+    if request_id is None:
+        return by_consult, None
+    by_request = (await session.execute(sa.select(sa.func.count()).select_from(PhotoRow).where(
+        PhotoRow.request_id == request_id))).scalar_one()
+    return by_consult, by_request
 
 
 def expires_in(request: CaptureRequestRow, now: datetime) -> float:

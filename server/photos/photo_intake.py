@@ -37,6 +37,7 @@ from server.photos.photo_quality import (
     UnsupportedImageType,
     assess_photo,
     decode_image_info,
+    read_image_header,
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "NotAnImage",
     "TruncatedImage",
     "UnsupportedImageType",
+    "check_header",
     "intake_still",
     "intake_upload",
 ]
@@ -94,6 +96,17 @@ class IntakePhoto:
     trailing_bytes: int  # bytes after the image's end marker (e.g. a motion-photo clip)
     quality: PhotoQuality
     stream_codec: str | None = None  # "vp8" / "h264" for a stream still
+
+
+def check_header(data: bytes, declared_mime: str, limits: IntakeLimits = DEFAULT_LIMITS) -> None:
+    """The checks that need no decoding — size, type, structure, declared width × height
+    against ``limits.max_pixels`` — as ``intake_upload`` makes them first: cheap enough for
+    the event loop, so a photo refused here never takes a decode place."""
+    header = read_image_header(data, declared_mime=declared_mime, max_bytes=limits.max_bytes)
+    if header.pixels > limits.max_pixels:
+        raise DecompressionBomb(
+            f"{header.width}x{header.height} = {header.pixels} pixels is over the limit of "
+            f"{limits.max_pixels}")
 
 
 def intake_upload(

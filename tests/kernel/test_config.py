@@ -107,6 +107,8 @@ def test_every_variable_is_read_with_its_type():
         "SHOUZHEN_CLUSTER_ORIGINS": "https://a.example/, https://B.example:8443 ,",
         "SHOUZHEN_DRAIN_SECONDS": "5", "SHOUZHEN_MAX_BODY_BYTES": "10",
         "SHOUZHEN_MAX_PHOTO_BYTES": "20", "SHOUZHEN_CONSULT_WINDOW_MINUTES": "30",
+        "SHOUZHEN_MAX_PHOTOS_PER_CONSULT": "12", "SHOUZHEN_MAX_PHOTOS_PER_CAPTURE_REQUEST": "3",
+        "SHOUZHEN_MAX_PHOTO_MEGAPIXELS": "12.5", "SHOUZHEN_PHOTO_DECODE_WORKERS": "1",
         "SHOUZHEN_RECONNECT_GRACE_SECONDS": "7", "SHOUZHEN_TIMEZONE": "UTC",
         "SHOUZHEN_PILOT_START": "2026-01-01", "SHOUZHEN_PILOT_END": "2027-12-31",
         "SHOUZHEN_LOG_LEVEL": "DEBUG",
@@ -132,6 +134,8 @@ def test_every_variable_is_read_with_its_type():
     assert s.cluster_origins == ("https://a.example", "https://B.example:8443")
     assert s.effective_cluster_origins == {"https://a.example", "https://b.example:8443"}
     assert (s.max_body_bytes, s.max_photo_bytes) == (10, 20)
+    assert (s.max_photos_per_consult, s.max_photos_per_capture_request,
+            s.max_photo_megapixels, s.photo_decode_workers) == (12, 3, 12.5, 1)
     assert (s.consult_window_minutes, s.reconnect_grace_seconds) == (30, 7)
     assert (s.timezone, s.log_level) == ("UTC", "DEBUG")
     assert (s.pilot_start, s.pilot_end) == (date(2026, 1, 1), date(2027, 12, 31))
