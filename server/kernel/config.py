@@ -151,12 +151,6 @@ class Settings(BaseSettings):
     reconnect_grace_seconds: int = _setting(
         60, "SHOUZHEN_RECONNECT_GRACE_SECONDS",
         "how long a dropped participant may take to come back")
-    consult_window_minutes: int = _setting(
-        60, "SHOUZHEN_CONSULT_WINDOW_MINUTES",
-        "default consult window; join links expire at its end")
-    reconnect_grace_seconds: int = _setting(
-        60, "SHOUZHEN_RECONNECT_GRACE_SECONDS",
-        "how long a dropped participant may take to come back")
     timezone: str = _setting("Asia/Shanghai", "SHOUZHEN_TIMEZONE",
                              "calendar dates (ages, eligibility)")
     # The pilot's approval runs for a period; the hospital's calendar (timezone above) decides
