@@ -14,9 +14,11 @@ from server.clinical.growth import (
     ParentHeights,
     assess_growth,
     build_chart_data,
+    normalise_sex,
     validate_inputs,
 )
 from server.clinical.growth.curves import ChartIndicator
+from server.clinical.growth.plausibility import Entry, plausibility_errors
 from server.clinical.intake import GrowthIntake, NutritionIntake
 from server.kernel.errors import FieldError
 
@@ -57,8 +59,19 @@ def intake_field(error: GrowthInputError) -> str:
 
 def growth_input_errors(intake: GrowthIntake | NutritionIntake, *, sex: str, birth_date: date,
                         today: date) -> list[FieldError]:
-    return [FieldError(intake_field(e), e.message) for e in validate_inputs(
-        sex, birth_date, measurements_of(intake), today=today, parents=parents_of(intake))]
+    """Impossible values, then (once every value is possible) the 斤 questions and the
+    current values implausible for the child's age and sex."""
+    measurements = measurements_of(intake)
+    problems = validate_inputs(sex, birth_date, measurements, today=today,
+                               parents=parents_of(intake))
+    if not problems:
+        given = (intake.current, *intake.previous_measurements)
+        problems = plausibility_errors(
+            normalise_sex(sex), birth_date,
+            [Entry(m, current=i == 0, weight_confirmed=g.weight_kg_confirmed)
+             for i, (m, g) in enumerate(zip(measurements, given, strict=True))],
+            gestational_age_weeks=gestational_age_of(intake))
+    return [FieldError(intake_field(e), e.message) for e in problems]
 
 
 def assess_intake(intake: GrowthIntake | NutritionIntake, *, sex: str, birth_date: date,

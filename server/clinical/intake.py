@@ -1,9 +1,11 @@
 """Pre-consultation intake (预问诊), one form per pilot specialty.
 
-Ranges here catch typing and unit mistakes (metres for centimetres, grams for kilograms)
-with a message that says which; whether a plausible-looking value is plausible *for this
-child's age* is the growth assessment's job, which marks it "please re-measure" rather than
-computing a confident wrong z-score.
+Ranges here catch typing and unit mistakes (metres or 市尺 for centimetres, grams for
+kilograms) with a message that says which — the guardian is asked, nothing is converted.
+Their lower ends admit the smallest preterm babies (a 22-week baby is about 25-30 cm long,
+head about 20 cm, 0.3-0.5 kg). Whether a value is plausible *for this child's age and sex*
+(and a weight in 斤, which needs the age to tell) is checked against the WHO standards in
+server/clinical/growth/plausibility.py.
 """
 
 from __future__ import annotations
@@ -34,10 +36,34 @@ def _check_range(value: float | None, low: float, high: float, unit: str,
     return value
 
 
+HEIGHT_RANGE_CM = (25.0, 220.0)
+WEIGHT_RANGE_KG = (0.3, 200.0)
+HEAD_RANGE_CM = (15.0, 65.0)
+
+
 def _check_weight(value: float | None) -> float | None:
     if value is not None and value > 300:
         raise ValueError(f"{value} looks like grams; give it in kg")
-    return _check_range(value, 0.4, 200, "kg")
+    return _check_range(value, *WEIGHT_RANGE_KG, "kg")
+
+
+def _check_height(value: float | None) -> float | None:
+    """A length given in metres (1.2) or in 市尺 (3.6 尺 = 120 cm: 1 尺 = 1/3 m) is named as
+    such; where both readings are lengths a child can have, both are named."""
+    if value is None:
+        return None
+    low, high = HEIGHT_RANGE_CM
+    # Rounded: 2.2 * 100 is 220.00000000000003 in binary.
+    as_metres, as_chi = round(value * 100, 6), round(value * 100 / 3, 6)
+    metres, chi = low <= as_metres <= high, low <= as_chi <= high
+    if metres and chi:
+        raise ValueError(f"{value} looks like metres ({as_metres:g} cm) or 市尺 "
+                         f"({as_chi:.1f} cm); give it in cm")
+    if metres:
+        raise ValueError(f"{value} looks like metres; give it in cm")
+    if chi:
+        raise ValueError(f"{value} looks like 市尺 ({value} 尺 = {as_chi:.1f} cm); give it in cm")
+    return _check_range(value, low, high, "cm")
 
 
 class Measurement(StrictModel):
@@ -47,11 +73,14 @@ class Measurement(StrictModel):
         default=None, description="how the length/height was taken; defaults by age (<2 y lying)")
     weight_kg: float | None = None
     head_circumference_cm: float | None = None
+    weight_kg_confirmed: bool = Field(
+        default=False, description="the guardian confirms the weight is in kg after being "
+        "asked whether it was weighed in 斤 (looks_like_jin)")
 
     @field_validator("height_cm")
     @classmethod
     def _height(cls, v: float | None) -> float | None:
-        return _check_range(v, 35, 220, "cm", (3, "metres"))
+        return _check_height(v)
 
     @field_validator("weight_kg")
     @classmethod
@@ -61,7 +90,7 @@ class Measurement(StrictModel):
     @field_validator("head_circumference_cm")
     @classmethod
     def _head(cls, v: float | None) -> float | None:
-        return _check_range(v, 25, 65, "cm", (1, "metres"))
+        return _check_range(v, *HEAD_RANGE_CM, "cm", (1, "metres"))
 
 
 class BirthData(StrictModel):

@@ -45,13 +45,15 @@ async def test_a_guardian_cannot_read_the_assessment(api, booked_consult):
 
 async def test_an_implausible_height_is_marked_for_re_measurement_not_scored(
         api, booked_consult):
+    # A past height from the health booklet is kept and marked; a current one is refused at
+    # entry (tests/api/test_intake_plausibility.py).
     booked = await booked_consult()
-    tall = {**GROWTH_INTAKE, "current": {**GROWTH_INTAKE["current"], "height_cm": 150.0},
-            "previous_measurements": []}
+    tall = {**GROWTH_INTAKE, "previous_measurements": [
+        {"measured_on": "2025-11-10", "height_cm": 150.0, "weight_kg": 13.6}]}
     assert (await submit(api, booked, tall)).status == 200
     report = await (await api.client.get(f"/api/consults/{booked['consult']['id']}/growth",
                                          headers=api.bearer(booked["physician_token"]))).json()
-    lhfa = report["assessment"]["measurements"][-1]["results"]["lhfa"]
+    lhfa = report["assessment"]["measurements"][0]["results"]["lhfa"]
     assert lhfa["status"] == "implausible" and lhfa["z"] is None
 
 

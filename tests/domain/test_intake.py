@@ -126,21 +126,32 @@ def current(**changes) -> dict:
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("height_cm", 35, None), ("height_cm", 220, None),
-    ("height_cm", 34.9, "must be between 35 and 220 cm"),
-    ("height_cm", 220.1, "must be between 35 and 220 cm"),
-    ("height_cm", 2.99, "2.99 looks like metres; give it in cm"),
-    ("height_cm", 3, "must be between 35 and 220 cm"),  # not below the metres hint
-    ("weight_kg", 0.4, None), ("weight_kg", 200, None),
-    ("weight_kg", 0.39, "must be between 0.4 and 200 kg"),
-    ("weight_kg", 200.1, "must be between 0.4 and 200 kg"),
-    ("weight_kg", 300, "must be between 0.4 and 200 kg"),  # not yet grams
+    # The lower ends admit a 22-week preterm baby (length and head under 35/25 cm).
+    ("height_cm", 25, None), ("height_cm", 220, None),
+    ("height_cm", 24.9, "must be between 25 and 220 cm"),
+    ("height_cm", 220.1, "must be between 25 and 220 cm"),
+    # Metres (×100) or 市尺 (×100/3): named when the reading is a length between 25 and 220 cm.
+    ("height_cm", 0.24, "must be between 25 and 220 cm"),  # 24 cm either way
+    ("height_cm", 0.25, "0.25 looks like metres; give it in cm"),
+    ("height_cm", 0.749, "0.749 looks like metres; give it in cm"),
+    ("height_cm", 0.75, "0.75 looks like metres (75 cm) or 市尺 (25.0 cm); give it in cm"),
+    ("height_cm", 1.2, "1.2 looks like metres (120 cm) or 市尺 (40.0 cm); give it in cm"),
+    ("height_cm", 2.2, "2.2 looks like metres (220 cm) or 市尺 (73.3 cm); give it in cm"),
+    ("height_cm", 2.21, "2.21 looks like 市尺 (2.21 尺 = 73.7 cm); give it in cm"),
+    ("height_cm", 2.99, "2.99 looks like 市尺 (2.99 尺 = 99.7 cm); give it in cm"),
+    ("height_cm", 3.6, "3.6 looks like 市尺 (3.6 尺 = 120.0 cm); give it in cm"),
+    ("height_cm", 6.6, "6.6 looks like 市尺 (6.6 尺 = 220.0 cm); give it in cm"),
+    ("height_cm", 6.61, "must be between 25 and 220 cm"),
+    ("weight_kg", 0.3, None), ("weight_kg", 200, None),
+    ("weight_kg", 0.29, "must be between 0.3 and 200 kg"),
+    ("weight_kg", 200.1, "must be between 0.3 and 200 kg"),
+    ("weight_kg", 300, "must be between 0.3 and 200 kg"),  # not yet grams
     ("weight_kg", 300.5, "300.5 looks like grams; give it in kg"),
-    ("head_circumference_cm", 25, None), ("head_circumference_cm", 65, None),
-    ("head_circumference_cm", 24.9, "must be between 25 and 65 cm"),
-    ("head_circumference_cm", 65.1, "must be between 25 and 65 cm"),
+    ("head_circumference_cm", 15, None), ("head_circumference_cm", 65, None),
+    ("head_circumference_cm", 14.9, "must be between 15 and 65 cm"),
+    ("head_circumference_cm", 65.1, "must be between 15 and 65 cm"),
     ("head_circumference_cm", 0.99, "0.99 looks like metres; give it in cm"),
-    ("head_circumference_cm", 1, "must be between 25 and 65 cm"),
+    ("head_circumference_cm", 1, "must be between 15 and 65 cm"),
 ])
 def test_measurement_ranges_and_unit_hints_at_their_boundaries(field, value, message):
     found = refusals(Specialty.GROWTH_DEVELOPMENT, json.loads(growth(
@@ -296,5 +307,5 @@ def test_the_intake_is_stored_as_plain_json():
     stored = intake_to_json(intake)
     assert stored["current"] == {"measured_on": "2026-11-18", "height_cm": 99.5,
                                  "position": None, "weight_kg": 15.2,
-                                 "head_circumference_cm": None}
+                                 "head_circumference_cm": None, "weight_kg_confirmed": False}
     assert json.loads(json.dumps(stored)) == stored

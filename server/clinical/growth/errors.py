@@ -14,6 +14,8 @@ ErrorCode = Literal[
     "looks_like_grams",  # e.g. weight 3500 for a newborn
     "looks_like_millimetres",
     "out_of_range",  # physically impossible value
+    "looks_like_jin",  # a weight in 斤 (0.5 kg), asked about against the child's age
+    "implausible_for_age",  # beyond the WHO's flags for biologically implausible values
 ]
 
 
