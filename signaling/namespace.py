@@ -17,6 +17,7 @@ from server.clinical.consults import ConsultService
 from server.clinical.live_notifier import ConsultSnapshot, PhysicianChange
 from server.clinical.outcome import EndConsult, automatic_abort
 from server.clinical.physician_standing import PhysicianStanding, PhysicianWithdrawn
+from server.clinical.young_child_prescribing import AccompanyingPhysicianIn
 from server.cluster.node_cluster import Cluster, ClusterUnavailable
 from server.kernel.audit_log import Actor
 from server.kernel.clock import Clock
@@ -226,6 +227,16 @@ class ConsultNamespace(socketio.AsyncNamespace):
         await self.emit("guardian_confirmed", {"confirmed_at": confirmed_at.isoformat()},
                         room=live.room)
         return ok(confirmed_at=confirmed_at.isoformat())
+
+    @acknowledged("record_accompanying_physician")
+    async def on_record_accompanying_physician(self, sid: str, data: Any) -> Ack:
+        """A child under 6 needs a relevant professional physician present for an online
+        prescription (互联网诊疗管理办法 第十九条): the treating physician records who."""
+        state = self._state(sid, Role.PHYSICIAN)
+        body = parse(AccompanyingPhysicianIn, data)
+        recorded = await self.ctx.consults.record_accompanying_physician(
+            _actor(state), state.consult_id, body)
+        return ok(accompanying_physician=recorded)
 
     @acknowledged("end")
     async def on_end(self, sid: str, data: Any) -> Ack:

@@ -8,7 +8,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.api import consults_api, events_api, photos_api, physicians_api, replay_api, system_api
+from server.api import (
+    consults_api,
+    events_api,
+    photos_api,
+    physicians_api,
+    prescribing_api,
+    replay_api,
+    system_api,
+)
 from server.api.problems import problem_middleware
 from server.api.request_services import SERVICES, Services
 from server.api.routes import Endpoint, Handler
@@ -30,7 +38,8 @@ log = logging.getLogger("shouzhen")
 def all_endpoints() -> list[Endpoint]:
     return [*system_api.routes.endpoints, *physicians_api.routes.endpoints,
             *consults_api.routes.endpoints, *events_api.routes.endpoints,
-            *photos_api.routes.endpoints, *replay_api.routes.endpoints]
+            *photos_api.routes.endpoints, *replay_api.routes.endpoints,
+            *prescribing_api.routes.endpoints]
 
 
 def _page(name: str) -> Handler:
@@ -60,7 +69,7 @@ def build_app(settings: Settings, clock: Clock | None = None,
     app.on_cleanup.append(stop_photo_decoding)
     app[ENDPOINTS] = tuple(all_endpoints())
     for module in (system_api, physicians_api, consults_api, events_api, photos_api,
-                   replay_api):
+                   replay_api, prescribing_api):
         module.routes.add_to(app)
     app.router.add_get("/", _page("index.html"))
     app.router.add_get("/join", _page("consult.html"))

@@ -35,9 +35,11 @@ from server.clinical.outcome import (
     referral_of,
 )
 from server.clinical.physicians import credentials_of, load_physician
+from server.clinical.prescribing import prescribing_refusal
 from server.clinical.referral import new_reference_number, referral_view
 from server.clinical.specialties import SPECIALTY_NAMES, Specialty, parse_specialty
 from server.clinical.whitelist import REASON_TEXT, WhitelistStatus, bookable_reasons
+from server.clinical.young_child_prescribing import AccompanyingPhysicianIn
 from server.events.outbox import enqueue
 from server.kernel import audit_log
 from server.kernel.audit_log import Actor
@@ -55,7 +57,14 @@ from server.kernel.errors import (
     TransitionNotAllowed,
     Unauthenticated,
 )
-from server.kernel.models import ChildRow, ConsultRow, IntakeRow, OutcomeRow, PhysicianRow
+from server.kernel.models import (
+    AccompanyingPhysicianRow,
+    ChildRow,
+    ConsultRow,
+    IntakeRow,
+    OutcomeRow,
+    PhysicianRow,
+)
 from server.kernel.tokens import JoinClaims, Role, issue_join_token
 
 
@@ -312,6 +321,54 @@ class ConsultService:
                                        details={"relationship": consult.guardian_relationship})
             return snapshot_of(await load_record(session, consult_id))
 
+    async def record_accompanying_physician(
+            self, actor: Actor, consult_id: str,
+            body: AccompanyingPhysicianIn) -> dict[str, Any]:
+        """The relevant professional physician with a child under 6 (互联网诊疗管理办法
+        第十九条), recorded by the treating physician during the call; recording again
+        replaces it, and the audit entry keeps what was there before."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            consult = await load_consult(session, consult_id, for_update=True)
+            if ConsultState(consult.state) is not ConsultState.IN_CALL:
+                raise TransitionNotAllowed("the accompanying physician is recorded during the "
+                                           f"call; the consult is {consult.state}")
+            row = await session.get(AccompanyingPhysicianRow, consult_id)
+            previous = None if row is None else accompanying_physician_view(row)
+            if row is None:
+                row = AccompanyingPhysicianRow(consult_id=consult_id, name=body.name,
+                                               licence_number=body.licence_number,
+                                               institution=body.institution,
+                                               recorded_by=f"{actor.role}:{actor.subject}",
+                                               recorded_at=now)
+                session.add(row)
+            else:
+                row.name, row.licence_number = body.name, body.licence_number
+                row.institution, row.recorded_at = body.institution, now
+                row.recorded_by = f"{actor.role}:{actor.subject}"
+            await session.flush()
+            recorded = accompanying_physician_view(row)
+            await audit_log.append(session, actor, "consult.accompanying_physician_recorded",
+                                   consult_id=consult_id, at=now,
+                                   details={**recorded, "previous": previous})
+        return recorded
+
+    async def _check_prescription(self, actor: Actor, consult_id: str,
+                                  body: Completed) -> None:
+        """The drug catalogue and the under-6 rule, before anything is written; a refusal
+        is audited (with the catalogue's version and sources) and raised. A consult that is
+        not in the call is left to the transition's own refusal."""
+        async with self.db.reading() as session:
+            consult = await load_consult(session, consult_id)
+            if ConsultState(consult.state) is not ConsultState.IN_CALL:
+                return
+            refusal = await prescribing_refusal(session, consult, body.prescription,
+                                                self.clock.today())
+        if refusal is not None:
+            await self.record_event(actor, consult_id, "prescription.refused",
+                                    refusal.audit_details)
+            raise refusal
+
     async def end(self, actor: Actor, consult_id: str,
                   body: Completed | Referred | Aborted) -> ConsultSnapshot:
         """End the call with an outcome: the transition, the outcome, its audit entry and the
@@ -320,6 +377,8 @@ class ConsultService:
         automatic abort)."""
         now = self.clock.now()
         outcome = Outcome(body.outcome)
+        if isinstance(body, Completed) and body.prescription:
+            await self._check_prescription(actor, consult_id, body)
         async with self.db.transaction() as session:
             consult = await load_consult(session, consult_id, for_update=True)
             if outcome is not Outcome.ABORTED and consult.guardian_confirmed_at is None:
@@ -520,3 +579,9 @@ def outcome_view(row: OutcomeRow) -> dict[str, Any]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def accompanying_physician_view(row: AccompanyingPhysicianRow) -> dict[str, Any]:
+    return {"name": row.name, "licence_number": row.licence_number,
+            "institution": row.institution, "recorded_by": row.recorded_by,
+            "recorded_at": row.recorded_at.isoformat()}

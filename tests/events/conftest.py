@@ -237,8 +237,18 @@ async def bring_into_call(api: Api, booked: dict[str, Any], *,
     await consults.confirm_guardian_present(physician, consult_id)
 
 
+ACCOMPANYING_PHYSICIAN = {"name": "张医生", "licence_number": "110105199001",
+                          "institution": "社区卫生服务中心"}
+
+
 async def end_through_api(api: Api, booked: dict[str, Any], body: dict[str, Any]) -> dict[
         str, Any]:
+    if body.get("prescription"):
+        # The booked child is 4: an online prescription needs the accompanying physician.
+        recorded = await api.client.post(
+            f"/api/consults/{booked['id']}/accompanying-physician", json=ACCOMPANYING_PHYSICIAN,
+            headers=api.bearer(booked["physician_token"]))
+        assert recorded.status == 200, await recorded.text()
     response = await api.client.post(f"/api/consults/{booked['id']}/end", json=body,
                                      headers=api.bearer(booked["physician_token"]))
     assert response.status == 200, await response.text()

@@ -24,7 +24,8 @@ COMPLETED_GROWTH = {"outcome": "completed", "diagnosis": "生长迟缓", "icd10"
                     "prescription": [{"drug": "vitamin D3 drops", "strength": "400 IU/drop",
                                       "dose": "1 drop", "route": "oral",
                                       "frequency": "once daily", "duration_days": 30,
-                                      "quantity": "1 bottle"}]}
+                                      "quantity": "1 bottle",
+                                      "long_supply_reason": "一瓶用满一个月"}]}
 LOINC = "http://loinc.org"
 
 
