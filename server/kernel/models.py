@@ -37,9 +37,14 @@ class Base(DeclarativeBase):
 
 class PhysicianRow(Base):
     __tablename__ = "physicians"
+    # One record in force per licence; a revoked record superseded by a re-registration
+    # keeps its licence number (migration 0009).
+    __table_args__ = (sa.Index("uq_physicians_current_licence", "licence_number", unique=True,
+                               sqlite_where=sa.text("superseded_at IS NULL"),
+                               postgresql_where=sa.text("superseded_at IS NULL")),)
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    licence_number: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    licence_number: Mapped[str] = mapped_column(sa.String(64))
     name: Mapped[str] = mapped_column(sa.String(100))
     department: Mapped[str] = mapped_column(sa.String(100), default="")
     title: Mapped[str] = mapped_column(sa.String(32))
@@ -50,6 +55,9 @@ class PhysicianRow(Base):
     whitelist_status: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    supersedes_id: Mapped[str | None] = mapped_column(sa.ForeignKey("physicians.id"),
+                                                      nullable=True)
+    superseded_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class WhitelistChangeRow(Base):
