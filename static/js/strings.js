@@ -497,6 +497,8 @@ export const STRINGS = {
   "call.ended.emergency": { zh: "请立即前往急诊科", en: "Go to the emergency department now" },
   "call.ended.rx_line": { zh: "{dose}，{route}，{frequency}，{days}天，共{quantity}", en: "{dose}, {route}, {frequency}, {days} days, {quantity} in all" },
   "call.ended.reschedule": { zh: "医院会联系您重新预约。", en: "The hospital will contact you to book again." },
+  "call.ended.abort_reason": { zh: "中止原因", en: "Why it stopped" },
+  "call.ended.abort_reason.physician_unavailable": { zh: "接诊医生目前无法继续本次问诊，这与您和孩子无关。", en: "The doctor can no longer continue this consult; this is not because of you or your child." },
   // The growth chart (static/js/growth-chart.js): titles, axes, legend, point tooltips.
   "chart.title.lhfa": { zh: "身长/身高-年龄", en: "Length/height-for-age" },
   "chart.title.wfa": { zh: "体重-年龄", en: "Weight-for-age" },

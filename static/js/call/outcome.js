@@ -57,6 +57,10 @@ function renderDetail(detail) {
   text("call.ended.advice", detail.advice);
   text("call.ended.follow_up", typeof detail.follow_up === "string" && detail.outcome !== "aborted" ? detail.follow_up : "");
   if (detail.prescription?.length) list.append(...item("call.ended.prescription", renderPrescription(detail.prescription)));
+  // The server stops a call whose physician was suspended or revoked: say it was not the family.
+  if (detail.outcome === "aborted" && detail.reason === "physician_unavailable") {
+    list.append(...item("call.ended.abort_reason", el("span", { text: "call.ended.abort_reason.physician_unavailable" })));
+  }
   if (detail.outcome === "aborted" && detail.follow_up === "reschedule") {
     list.append(...item("call.ended.follow_up", el("span", { text: "call.ended.reschedule" })));
   }
