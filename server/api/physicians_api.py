@@ -7,7 +7,12 @@ from aiohttp import web
 from server.api.request_services import services_of
 from server.api.responses import json_response
 from server.api.routes import ApiRoutes, Caller, QueryParam
-from server.clinical.physicians import PhysicianIn, PhysicianPatch, WhitelistChangeIn
+from server.clinical.physicians import (
+    PhysicianIn,
+    PhysicianPatch,
+    ReRegistrationIn,
+    WhitelistChangeIn,
+)
 from server.clinical.whitelist import WhitelistStatus
 from server.kernel.errors import MalformedRequest
 from server.kernel.validation import parse_json
@@ -70,3 +75,14 @@ async def change_whitelist_status(request: web.Request, caller: Caller) -> web.R
     change = parse_json(WhitelistChangeIn, await request.read())
     return json_response(await s.physicians.change_status(caller.actor,
                                                   request.match_info["physician_id"], change))
+
+
+@routes.route("POST", "/api/physicians/{physician_id}/re-registration",
+              summary="Register a revoked physician anew after a new review: a new record "
+                      "that supersedes the revoked one", tag="whitelist", auth=("admin",),
+              body=ReRegistrationIn, success=201, errors=(404, 409))
+async def re_register_physician(request: web.Request, caller: Caller) -> web.Response:
+    s = services_of(request)
+    data = parse_json(ReRegistrationIn, await request.read())
+    return json_response(await s.physicians.re_register(
+        caller.actor, request.match_info["physician_id"], data), 201)

@@ -18,6 +18,7 @@ from server.clinical.whitelist import (
     Credentials,
     Title,
     WhitelistStatus,
+    check_re_registration,
     check_status_change,
     credential_order_errors,
     eligibility,
@@ -74,6 +75,14 @@ class PhysicianPatch(StrictModel):
         return value
 
 
+class ReRegistrationIn(PhysicianIn):
+    """A revoked physician registered anew after the hospital's new review: fresh credentials
+    (nothing is carried over), the same licence number, and the review that allows it."""
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="the new review that allows the physician again")
+
+
 class WhitelistChangeIn(StrictModel):
     status: Literal["active", "suspended", "revoked"]
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -115,6 +124,8 @@ def physician_view(row: PhysicianRow, today: date,
         "eligibility": {"as_of": today.isoformat(), "eligible": verdict.eligible,
                         "reasons": [{"code": r, "text": REASON_TEXT[r]} for r in verdict.reasons]},
         "bookable": verdict.eligible and row.whitelist_status == WhitelistStatus.ACTIVE,
+        "supersedes": row.supersedes_id,
+        "superseded_at": row.superseded_at.isoformat() if row.superseded_at else None,
     }
     if history is not None:
         view["whitelist_history"] = [
@@ -260,6 +271,48 @@ class PhysicianRegistry:
         await self._changed(row, withdrawn=new in (WhitelistStatus.SUSPENDED,
                                                    WhitelistStatus.REVOKED))
         return physician_view(row, today, history)
+
+    async def re_register(self, actor: Actor, physician_id: str,
+                          data: ReRegistrationIn) -> dict[str, Any]:
+        """A new record superseding a revoked one; it starts not listed, and listing it goes
+        through the eligibility check like any other."""
+        today, now = self.clock.today(), self.clock.now()
+        _check_dates({"independent_practice_since": data.independent_practice_since,
+                      "internet_consults_since": data.internet_consults_since,
+                      "training_exam_passed_on": data.training_exam_passed_on}, today)
+        credentials = data.model_dump(mode="json", exclude={"reason"})
+        try:
+            async with self.db.transaction() as session:
+                old = await load_physician(session, physician_id, for_update=True)
+                check_re_registration(WhitelistStatus(old.whitelist_status),
+                                      old.superseded_at is not None)
+                if data.licence_number != old.licence_number:
+                    raise InvalidInput([FieldError(
+                        "licence_number", "a re-registration keeps the licence number of the "
+                        f"record it supersedes ({old.licence_number})")])
+                row = PhysicianRow(
+                    id=str(uuid.uuid4()), licence_number=data.licence_number, name=data.name,
+                    department=data.department, title=data.title.value,
+                    independent_practice_since=data.independent_practice_since,
+                    internet_consults_since=data.internet_consults_since,
+                    training_exam_passed_on=data.training_exam_passed_on,
+                    specialties=sorted({s.value for s in data.specialties}),
+                    whitelist_status=WhitelistStatus.NOT_LISTED.value, created_at=now,
+                    updated_at=now, supersedes_id=old.id)
+                if order_errors := credential_order_errors(credentials_of(row)):
+                    raise InvalidInput(order_errors)
+                # The old record leaves force first: the licence is unique among those in force.
+                old.superseded_at, old.updated_at = now, now
+                await session.flush()
+                session.add(row)
+                await session.flush()
+                await audit_log.append(session, actor, "physician.re_registered", details={
+                    "physician_id": row.id, "supersedes": old.id, "reason": data.reason,
+                    **credentials})
+        except IntegrityError:
+            raise Conflict(f"a physician with licence number {data.licence_number} "
+                           "is already in force") from None
+        return physician_view(row, today, [])
 
     async def get(self, physician_id: str) -> dict[str, Any]:
         async with self.db.reading() as session:

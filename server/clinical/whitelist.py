@@ -43,7 +43,8 @@ class WhitelistStatus(StrEnum):
 
 
 # Revocation is final: a revoked physician must be listed anew under a new record after
-# the hospital's own review, so history is never rewritten.
+# the hospital's own review (a re-registration, check_re_registration), so history is never
+# rewritten.
 ALLOWED_STATUS_CHANGES: dict[WhitelistStatus, frozenset[WhitelistStatus]] = {
     WhitelistStatus.NOT_LISTED: frozenset({WhitelistStatus.ACTIVE}),
     WhitelistStatus.ACTIVE: frozenset({WhitelistStatus.SUSPENDED, WhitelistStatus.REVOKED}),
@@ -162,6 +163,16 @@ def standing_reasons(credentials: Credentials, status: WhitelistStatus,
     elif status is WhitelistStatus.REVOKED:
         reasons.append(Ineligibility.REVOKED)
     return reasons
+
+
+def check_re_registration(status: WhitelistStatus, superseded: bool) -> None:
+    """Only a revoked record, once, is superseded by a new record after a new review: a
+    suspended physician is reinstated instead, and a record in force needs no new one."""
+    if superseded:
+        raise Conflict("this record is already superseded by a re-registration")
+    if status is not WhitelistStatus.REVOKED:
+        raise Conflict(f"only a revoked record is superseded by a re-registration; this one "
+                       f"is {status} (a suspended physician is reinstated)")
 
 
 def bookable_reasons(

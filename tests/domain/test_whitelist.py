@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from server.clinical.specialties import Specialty
 from server.clinical.whitelist import (
+    ALLOWED_STATUS_CHANGES,
     REASON_TEXT,
     Credentials,
     Ineligibility,
@@ -13,7 +14,9 @@ from server.clinical.whitelist import (
     WhitelistStatus,
     add_years_on_or_before,
     bookable_reasons,
+    check_re_registration,
     check_status_change,
+    credential_order_errors,
     eligibility,
 )
 from server.kernel.errors import Conflict
@@ -187,8 +190,6 @@ def test_every_reason_ever_given_is_a_known_code_with_text(c, status, specialty,
     (None, False),
 ])
 def test_internet_experience_dated_before_independent_practice_is_refused(internet, refused):
-    from server.clinical.whitelist import credential_order_errors
-
     errors = credential_order_errors(creds(internet_consults_since=internet))
     if not refused:
         assert errors == []
@@ -207,3 +208,23 @@ def test_a_stored_record_counts_internet_experience_from_independent_practice_at
     on_time = creds(independent_practice_since=date(2025, 11, 20),
                     internet_consults_since=date(2020, 1, 1))
     assert "internet_consults_under_1_year" not in eligibility(on_time, AS_OF).reasons
+
+
+# -- re-registration after revocation: a new record supersedes the revoked one -------------
+
+@pytest.mark.parametrize("status", list(WhitelistStatus))
+@pytest.mark.parametrize("superseded", [False, True])
+def test_only_a_revoked_record_not_yet_superseded_is_registered_anew(status, superseded):
+    if status is WhitelistStatus.REVOKED and not superseded:
+        check_re_registration(status, superseded)
+        return
+    with pytest.raises(Conflict) as refused:
+        check_re_registration(status, superseded)
+    assert refused.value.detail == (
+        "this record is already superseded by a re-registration" if superseded else
+        f"only a revoked record is superseded by a re-registration; this one is "
+        f"{status.value} (a suspended physician is reinstated)")
+
+
+def test_revocation_stays_final_for_its_record():
+    assert ALLOWED_STATUS_CHANGES[WhitelistStatus.REVOKED] == frozenset()
