@@ -7,7 +7,9 @@ import { loadReferralReference } from "./referral-reference.js";
 import { el, showMessage } from "./text.js";
 
 const $ = (id) => document.getElementById(id);
-const EXPLAINED = new Set(["guardian_presence_required", "transition_not_allowed"]);
+const EXPLAINED = new Set(["guardian_presence_required", "transition_not_allowed", "accompanying_physician_required"]);
+// Refusals that name the fields they concern (a drug the catalogue refuses names its row).
+const BY_FIELD = new Set(["invalid_payload", "prescription_refused"]);
 const QUICK = ["completed", "referred", "aborted"];
 
 let form = null;
@@ -35,7 +37,7 @@ async function send() {
     await live.end(form.value());
     $("end-dialog").close();
   } catch (error) {
-    if (error.code === "invalid_payload") form.showErrors(error.message);
+    if (BY_FIELD.has(error.code)) form.showErrors(error.message);
     else {
       showMessage($("end-error"), EXPLAINED.has(error.code) ? `call.physician.end_error.${error.code}` : "call.error.action",
         { code: error.code });

@@ -6,6 +6,8 @@ const KNOWN = [
   // The outcome (server/clinical/outcome.py, referral.py, prescription.py).
   [/^(.+?): (?:\w+ drugs|narcotic and psychotropic drugs) may not be prescribed online/, "call.fieldmsg.controlled_drug",
     (m) => ({ drug: m[1] })],
+  [/^(.+?): prescribed only at an in-person visit/, "call.fieldmsg.offline_only", (m) => ({ drug: m[1] })],
+  [/^a supply of (\d+) days or more needs long_supply_reason/, "call.fieldmsg.long_supply_reason", (m) => ({ days: m[1] })],
   [/^String should match pattern '\^\[A-TV-Z\]/, "call.fieldmsg.icd10"],
   [/^String should have at least 1 character/, "call.fieldmsg.required"],
   [/^unknown department/, "call.fieldmsg.department"],

@@ -1,6 +1,8 @@
 // The prescription items of a completed consult: one row per drug (drug, strength, dose,
-// route, frequency, days, quantity), added and removed by the physician. The server refuses
-// narcotic and psychotropic drugs; its reason is shown under the row it concerns.
+// route, frequency, days, quantity, and the reason for a supply of 30 days or more), added and
+// removed by the physician. The server refuses what its drug catalogue lists (narcotic,
+// psychotropic, toxic, radioactive, precursor drugs and the hospital's own entries); its
+// reason is shown under the row it concerns.
 import { field, input, select } from "./form-fields.js";
 import { el } from "./text.js";
 
@@ -8,6 +10,8 @@ import { el } from "./text.js";
 const ROUTES = ["oral", "topical", "inhaled", "nasal", "ophthalmic", "otic", "rectal", "transdermal"];
 const MAX_ITEMS = 10;
 const TEXT_FIELDS = ["drug", "strength", "dose", "frequency", "quantity"];
+// server/clinical/prescription.py LONG_SUPPLY_DAYS
+const LONG_SUPPLY_DAYS = 30;
 
 export class PrescriptionRows {
   constructor() {
@@ -29,12 +33,20 @@ export class PrescriptionRows {
       duration_days: input({ type: "number", min: 1, max: 30, inputmode: "numeric", class: "numeric" }),
       quantity: input({ maxlength: 100 }),
     };
+    const reason = input({ maxlength: 500 });
+    const reasonField = field(`prescription.${index}.long_supply_reason`, "call.rx.long_supply_reason", reason);
+    reasonField.style.gridColumn = "1 / -1";
+    // Asked for only when the supply is long enough to need it.
+    const showReason = () => { reasonField.hidden = !(Number(controls.duration_days.value) >= LONG_SUPPLY_DAYS); };
+    controls.duration_days.addEventListener("input", showReason);
+    showReason();
     const row = el("li", { class: "rx-row" },
       Object.entries(controls).map(([name, control]) =>
         field(`prescription.${index}.${name}`, `call.rx.${name}`, control, { required: true })),
+      reasonField,
       el("p", { class: "field-error rx-row-error", role: "alert", hidden: true, dataset: { errorPath: `prescription.${index}` } }),
       el("button", { type: "button", class: "remove-row link-button", text: "call.rx.remove", onclick: () => this.removeRow(row) }));
-    row.controls = controls;
+    row.controls = { ...controls, long_supply_reason: reason };
     this.list.append(row);
     this.add.disabled = this.list.children.length >= MAX_ITEMS;
     controls.drug.focus();
@@ -64,6 +76,8 @@ export class PrescriptionRows {
       const item = {};
       for (const name of TEXT_FIELDS) item[name] = c[name].value.trim();
       item.route = c.route.value;
+      const reason = c.long_supply_reason.value.trim();
+      if (reason) item.long_supply_reason = reason;
       // A number, not a string: the server validates strictly. Empty → missing → "required".
       if (c.duration_days.value !== "") item.duration_days = Number(c.duration_days.value);
       return item;

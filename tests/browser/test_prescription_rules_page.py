@@ -1,0 +1,48 @@
+"""The outcome dialog and the prescription rules: a row of 30 days asks for its reason and
+the server's refusal without one lands under the row; with the reason, a prescription for
+the 4-year-old of the booking is refused until an accompanying physician is recorded, and
+the page says why and that the child can be referred offline."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+async def test_long_supply_reason_and_the_under_six_refusal(physician, guardian, consult, meet):
+    await meet(physician, guardian, consult)
+    doctor = physician.page
+    await doctor.click("#confirm-guardian")
+    await doctor.wait_for_function(
+        "document.getElementById('guardian-confirmed-text').textContent.includes('已确认')")
+    await doctor.click(".quick-outcome[data-outcome=completed]")
+    dialog = doctor.locator("#end-dialog")
+    await dialog.get_by_label("诊断").fill("特应性皮炎")
+    await dialog.get_by_role("button", name="+ 添加药品").click()
+    row = dialog.locator(".rx-row").first
+    reason = row.get_by_label("用量30天及以上的理由")
+    for label, value in (("药品（通用名）", "丁酸氢化可的松乳膏"), ("规格", "0.1%"),
+                         ("每次用量", "薄涂"), ("频次", "每日2次"), ("疗程（天）", "29"),
+                         ("总量", "1支")):
+        await row.get_by_label(label).fill(value)
+    await row.get_by_label("用法").select_option("topical")
+    assert not await reason.is_visible()
+    await row.get_by_label("疗程（天）").fill("30")
+    assert await reason.is_visible()
+
+    await doctor.click("#end-ok")
+    row_error = row.locator(".rx-row-error")
+    await row_error.wait_for(state="visible", timeout=10_000)
+    assert "用量达到30天及以上，请写明理由" in await row_error.text_content()
+
+    await reason.fill("慢性湿疹维持治疗")
+    await doctor.click("#end-ok")
+    end_error = doctor.locator("#end-error")
+    await doctor.wait_for_function(
+        "document.getElementById('end-error').textContent.includes('未满6周岁')",
+        timeout=10_000)
+    text = await end_error.text_content()
+    assert "陪同医师" in text and "转线下就诊" in text
+    await physician.screenshot("physician-prescription-under-six")
+    assert physician.errors == [], physician.errors
