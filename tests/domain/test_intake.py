@@ -137,10 +137,17 @@ def current(**changes) -> dict:
     ("height_cm", 0.75, "0.75 looks like metres (75 cm) or 市尺 (25.0 cm); give it in cm"),
     ("height_cm", 1.2, "1.2 looks like metres (120 cm) or 市尺 (40.0 cm); give it in cm"),
     ("height_cm", 2.2, "2.2 looks like metres (220 cm) or 市尺 (73.3 cm); give it in cm"),
+    ("height_cm", 1.234, "1.234 looks like metres (123.4 cm) or 市尺 (41.1 cm); give it in cm"),
+    # Conversions are compared to a millionth of a centimetre (2.2 × 100 is 220.00000000000003
+    # in binary floating point).
+    ("height_cm", 2.200000004,
+     "2.200000004 looks like metres (220 cm) or 市尺 (73.3 cm); give it in cm"),
     ("height_cm", 2.21, "2.21 looks like 市尺 (2.21 尺 = 73.7 cm); give it in cm"),
     ("height_cm", 2.99, "2.99 looks like 市尺 (2.99 尺 = 99.7 cm); give it in cm"),
     ("height_cm", 3.6, "3.6 looks like 市尺 (3.6 尺 = 120.0 cm); give it in cm"),
     ("height_cm", 6.6, "6.6 looks like 市尺 (6.6 尺 = 220.0 cm); give it in cm"),
+    ("height_cm", 6.600000012,
+     "6.600000012 looks like 市尺 (6.600000012 尺 = 220.0 cm); give it in cm"),
     ("height_cm", 6.61, "must be between 25 and 220 cm"),
     ("weight_kg", 0.3, None), ("weight_kg", 200, None),
     ("weight_kg", 0.29, "must be between 0.3 and 200 kg"),
