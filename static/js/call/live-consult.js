@@ -8,7 +8,8 @@
 //     wrong_node {url} → connect again there; cluster_unavailable → retry shortly
 //   a redirected socket that drops → back to the page's own address (the node may be dead)
 //   waiting, admitted, presence, guardian_confirmed, chat, consult_state, ended,
-//   recording, renegotiate, replaced, capture_requested (guardian), photo_captured
+//   recording, renegotiate, replaced, capture_requested (guardian), photo_captured,
+//   physician_not_whitelisted {message} (physician: suspended or revoked) → handlers.onRefused
 import { ConsultPeer } from "./peer.js";
 import { openSocket, request, SignalError } from "./socket.js";
 
@@ -73,6 +74,7 @@ export class LiveConsult {
     s.on("recording", (payload) => this.handlers.onRecording(payload?.status));
     s.on("renegotiate", () => this.inCall && this.peer?.negotiate().catch((e) => this.offerFailed(e)));
     s.on("replaced", () => this.onReplaced());
+    s.on("physician_not_whitelisted", (payload) => this.onWithdrawn(payload));
     s.on("capture_requested", (payload) => this.handlers.onCaptureRequested(payload));
     s.on("photo_captured", (photo) => this.handlers.onPhotoCaptured(photo));
   }
@@ -181,6 +183,14 @@ export class LiveConsult {
     this.handlers.onRecording("stopped");
     this.finish();
     this.handlers.onEnded(payload?.outcome ?? null, payload?.outcome_detail ?? null);
+  }
+
+  /** Suspended or revoked from the whitelist: the server closes this socket next. */
+  onWithdrawn(payload) {
+    if (this.finished) return;
+    this.handlers.onRecording("stopped");
+    this.finish();
+    this.handlers.onRefused("physician_not_whitelisted", payload?.message || "");
   }
 
   onReplaced() {
