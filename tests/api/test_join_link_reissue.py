@@ -4,13 +4,16 @@ connect, on every node (the version lives in the shared database) — and the ne
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import jwt
 import pytest
 import socketio
 import sqlalchemy as sa
 
+from server.kernel.errors import Unauthenticated
 from server.kernel.models import AuditEntryRow
-from server.kernel.tokens import Role, issue_join_token
+from server.kernel.tokens import ALGORITHM, Role, issue_join_token, read_join_token
 
 from ..conftest import Peer
 
@@ -83,3 +86,17 @@ async def test_a_forged_version_is_no_way_around_it(api, booked_consult):
                              expires_at=api.services.clock.now().replace(year=2027), version=5)
     response = await api.client.get(f"/api/consults/{consult['id']}", headers=api.bearer(ahead))
     assert response.status == 401
+
+
+def test_a_join_token_carries_its_link_version_inside_the_signature():
+    secret, expires = "s" * 40, datetime(2030, 1, 1, tzinfo=UTC)
+    token = issue_join_token(secret, consult_id="c", role=Role.GUARDIAN, subject="c",
+                             expires_at=expires, version=3)
+    assert read_join_token(secret, token).version == 3
+    payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"verify_aud": False})
+    older = jwt.encode({k: v for k, v in payload.items() if k != "ver"}, secret, ALGORITHM)
+    assert read_join_token(secret, older).version == 0  # issued before versions existed
+    for bad in ("3", 2.5, True, None):
+        forged = jwt.encode({**payload, "ver": bad}, secret, ALGORITHM)
+        with pytest.raises(Unauthenticated):
+            read_join_token(secret, forged)
