@@ -1,7 +1,8 @@
 """The outcome dialog and the prescription rules: a row of 30 days asks for its reason and
 the server's refusal without one lands under the row; with the reason, a prescription for
-the 4-year-old of the booking is refused until an accompanying physician is recorded, and
-the page says why and that the child can be referred offline."""
+the 4-year-old of the booking is refused until an accompanying physician is recorded: the
+page says why and that the child can be referred offline, and asks for the accompanying
+physician in the dialog; once recorded, the consult ends with the prescription."""
 
 from __future__ import annotations
 
@@ -44,5 +45,19 @@ async def test_long_supply_reason_and_the_under_six_refusal(physician, guardian,
         timeout=10_000)
     text = await end_error.text_content()
     assert "陪同医师" in text and "转线下就诊" in text
+    form = dialog.locator(".accompanying-physician")
+    assert await form.is_visible()
     await physician.screenshot("physician-prescription-under-six")
+
+    await form.get_by_label("姓名").fill("张医生")
+    await form.get_by_label("执业证书编码").fill("x")
+    await form.get_by_label("所在机构").fill("社区卫生服务中心")
+    await doctor.click("#end-ok")
+    licence_error = form.locator('[data-error-path="accompanying.licence_number"]')
+    await licence_error.wait_for(state="visible", timeout=10_000)
+    assert "6–40位" in await licence_error.text_content()
+
+    await form.get_by_label("执业证书编码").fill("110105199001")
+    await doctor.click("#end-ok")
+    await physician.screen("ended", timeout_s=15)
     assert physician.errors == [], physician.errors

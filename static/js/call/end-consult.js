@@ -2,6 +2,7 @@
 // outcome-form.js), sent as `end`. The dialog stays open until the server accepts the
 // outcome; a refused payload (`invalid_payload`) is shown next to the fields it names.
 // The quick buttons in #outcome-slot open it with an outcome already chosen.
+import { AccompanyingPhysicianForm } from "./accompanying-physician-form.js";
 import { OutcomeForm } from "./outcome-form.js";
 import { loadReferralReference } from "./referral-reference.js";
 import { el, showMessage } from "./text.js";
@@ -13,12 +14,14 @@ const BY_FIELD = new Set(["invalid_payload", "prescription_refused"]);
 const QUICK = ["completed", "referred", "aborted"];
 
 let form = null;
+let accompanying = null;
 let live = null;
 
 async function ensureForm() {
   if (form) return form;
   form = new OutcomeForm(await loadReferralReference());
-  $("end-form-slot").replaceChildren(form.node);
+  accompanying = new AccompanyingPhysicianForm();
+  $("end-form-slot").replaceChildren(form.node, accompanying.node);
   $("end-form").addEventListener("submit", (event) => {
     event.preventDefault();
     send();
@@ -34,11 +37,13 @@ async function send() {
   const button = $("end-ok");
   button.disabled = true;
   try {
+    if (accompanying.pending && !(await accompanying.record(live.socket))) return;
     await live.end(form.value());
     $("end-dialog").close();
   } catch (error) {
     if (BY_FIELD.has(error.code)) form.showErrors(error.message);
     else {
+      if (error.code === "accompanying_physician_required") accompanying.show();
       showMessage($("end-error"), EXPLAINED.has(error.code) ? `call.physician.end_error.${error.code}` : "call.error.action",
         { code: error.code });
     }

@@ -9,6 +9,7 @@ const KNOWN = [
   [/^(.+?): prescribed only at an in-person visit/, "call.fieldmsg.offline_only", (m) => ({ drug: m[1] })],
   [/^a supply of (\d+) days or more needs long_supply_reason/, "call.fieldmsg.long_supply_reason", (m) => ({ days: m[1] })],
   [/^String should match pattern '\^\[A-TV-Z\]/, "call.fieldmsg.icd10"],
+  [/^String should match pattern '\^\[0-9A-Za-z-\]/, "call.fieldmsg.licence"],
   [/^String should have at least 1 character/, "call.fieldmsg.required"],
   [/^unknown department/, "call.fieldmsg.department"],
   [/^reason 'other' needs reason_text/, "call.fieldmsg.reason_text"],
