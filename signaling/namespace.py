@@ -24,6 +24,7 @@ from server.kernel.clock import Clock
 from server.kernel.config import Settings
 from server.kernel.errors import Forbidden, ShouzhenError
 from server.kernel.metrics import Metrics
+from server.kernel.refusal_ledger import Refusal, RefusalLedger
 from server.kernel.tokens import Role, read_join_token
 from server.photos.capture import (
     CaptureDiscarded,
@@ -53,6 +54,8 @@ class SignalingContext:
     close_consult: Callable[[str], Coroutine[Any, Any, None]]  # finish recordings, seal
     metrics: Metrics | None = None
     cluster: Cluster | None = None  # set when several nodes share Redis
+    # The app's refusal ledger (server.app.live plugs it in): refusals counted per window.
+    refusals: RefusalLedger | None = None
     # Whether a physician may still act: asked before every event of a physician's socket.
     standing: PhysicianStanding | None = None
 
@@ -86,10 +89,12 @@ class ConsultNamespace(socketio.AsyncNamespace):
             code = error.code
             message = error.message if isinstance(error, EventRefused) else error.detail
             remote = _remote(environ)
-            if consult_id is not None:
-                await self.ctx.consults.record_event(
-                    actor or Actor("anonymous", remote), consult_id, "access.refused",
-                    {"channel": "socket", "code": code, "reason": message, "remote": remote})
+            # Every refused connect is audited, with or without a readable token.
+            await self._refused(Refusal.of(
+                "access.refused", actor or Actor("anonymous", remote), target="socket connect",
+                reason=code, source=remote, consult_id=consult_id,
+                details={"channel": "socket", "code": code, "reason": message[:300],
+                         "remote": remote}))
             # (message, data): the browser's connect_error carries err.data = {code, message}.
             raise socketio.exceptions.ConnectionRefusedError(
                 message, {"code": code, "message": message}) from None
@@ -470,15 +475,23 @@ class ConsultNamespace(socketio.AsyncNamespace):
         return state
 
     async def on_refused(self, sid: str, event: str, ack: Ack) -> None:
-        """Audit a refused event (a flood once per burst, not once per event)."""
+        """Audit a refused event: each one is counted, a flood of one kind written once per
+        window with its count (the refusal ledger), not once per event."""
         state = self.sockets.get(sid)
         if state is None:
             return
-        if ack["error"]["code"] == "rate_limited":
-            bucket = state.chat if event == "chat" else state.events
-            if not bucket.should_audit_refusal():
-                return
-        await self._audit(state, "signal.refused", {"event": event, **ack["error"]})
+        error = ack["error"]
+        await self._refused(Refusal.of(
+            "signal.refused", _actor(state), target=event, reason=error["code"], source="",
+            consult_id=state.consult_id, details={"event": event, **error}))
+
+    async def _refused(self, refusal: Refusal) -> None:
+        if self.ctx.refusals is not None:
+            await self.ctx.refusals.record(refusal)
+        elif refusal.consult_id is not None:  # no ledger plugged in: each one written
+            await self.ctx.consults.record_event(
+                Actor(refusal.kind.actor_role, refusal.kind.actor_id), refusal.consult_id,
+                refusal.kind.action, {**refusal.details, "count": 1})
 
     async def _audit(self, state: SocketState, action: str, details: dict[str, Any]) -> None:
         await self.ctx.consults.record_event(_actor(state), state.consult_id, action, details)

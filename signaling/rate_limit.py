@@ -1,6 +1,7 @@
-"""A token bucket per socket: a flood of events is refused, not queued, and the refusal is
-audited once per burst rather than once per event (the audit log must not be the flood's
-amplifier)."""
+"""A token bucket per socket: a flood of events is refused, not queued. Each refusal goes to
+the refusal ledger (server/kernel/refusal_ledger.py), which writes the first of a window at
+once and the rest as one entry with their count: the audit log is not the flood's amplifier,
+and no refusal goes unaccounted."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ class TokenBucket:
     refill_per_second: float
     tokens: float = field(init=False)
     updated: float = field(default_factory=time.monotonic)
-    refusals_since_audit: int = 0
 
     def __post_init__(self) -> None:
         self.tokens = self.capacity
@@ -27,12 +27,7 @@ class TokenBucket:
         if self.tokens >= 1:
             self.tokens -= 1
             return True
-        self.refusals_since_audit += 1
         return False
-
-    def should_audit_refusal(self) -> bool:
-        """True for the first refusal of a burst."""
-        return self.refusals_since_audit == 1
 
 
 def event_bucket() -> TokenBucket:

@@ -5,7 +5,8 @@ The registry (server/api/routes.py) lets a request reach its handler only throug
 :func:`admit`, with the access its route declares (server/api/access.py); handlers get the
 :class:`Caller` and never check credentials themselves. Every refused attempt is itself an
 audit entry, written in its own transaction (the request it belongs to is failing, so
-nothing else would record it).
+nothing else would record it), through the refusal ledger (server/kernel/refusal_ledger.py):
+a flood of one kind is counted into one entry per window instead of one per request.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from aiohttp import web
 from server.api.access import CONSULT_PARAM, Access
 from server.api.replay_grants import ReplayGrant, read_grant
 from server.api.request_services import Services, services_of
-from server.kernel import audit_log
 from server.kernel.audit_log import Actor
 from server.kernel.config import Settings, StaffKey
-from server.kernel.db import Database
 from server.kernel.errors import Forbidden, ShouzhenError, Unauthenticated
+from server.kernel.refusal_ledger import Refusal, RefusalLedger
 from server.kernel.tokens import (
     CaptureClaims,
     JoinClaims,
@@ -79,20 +79,25 @@ def identify(settings: Settings, token: str | None, now: datetime) -> Caller:
 _CONSULT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-async def record_refusal(db: Database, request: web.Request, error: ShouzhenError,
+REFUSALS = web.AppKey("refusal_ledger", RefusalLedger)
+
+
+async def record_refusal(request: web.Request, error: ShouzhenError,
                          consult_id: str | None, actor: Actor | None = None) -> None:
     # A refused request names whatever id the caller typed: only a well-formed one is filed
     # under a consult; anything else is kept (shortened) in the details, never dropped.
     well_formed = consult_id if consult_id and _CONSULT_ID.match(consult_id) else None
-    async with db.transaction() as session:
-        await audit_log.append(
-            session, actor or Actor("anonymous", request.remote or "unknown"), "access.refused",
-            consult_id=well_formed,
-            details={"method": request.method, "path": request.path[:300],
-                     "status": error.status, "reason": error.detail,
-                     "remote": request.remote or "unknown",
-                     **({"given_consult_id": consult_id[:80]}
-                        if consult_id and not well_formed else {})})
+    remote = request.remote or "unknown"
+    route = request.match_info.route.resource
+    template = route.canonical if route is not None else request.path[:80]
+    await request.app[REFUSALS].record(Refusal.of(
+        "access.refused", actor or Actor("anonymous", remote),
+        target=f"{request.method} {template}", reason=error.code, source=remote,
+        consult_id=well_formed,
+        details={"method": request.method, "path": request.path[:300],
+                 "status": error.status, "reason": error.detail[:300], "remote": remote,
+                 **({"given_consult_id": consult_id[:80]}
+                    if consult_id and not well_formed else {})}))
 
 
 async def admit(request: web.Request, access: Access) -> Caller:
@@ -119,7 +124,7 @@ async def admit(request: web.Request, access: Access) -> Caller:
             await admit_participant(services, caller.join)
         return caller
     except ShouzhenError as error:
-        await record_refusal(services.db, request, error, consult_id,
+        await record_refusal(request, error, consult_id,
                              caller.actor if caller is not None else None)
         raise
 
@@ -170,7 +175,7 @@ def enforced(access: Access, handler: CallerHandler) -> Callable[
         try:
             return await handler(request, caller)
         except ShouzhenError as error:
-            await record_refusal(services_of(request).db, request, error,
+            await record_refusal(request, error,
                                  request.match_info.get(CONSULT_PARAM))
             raise
 

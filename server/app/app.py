@@ -17,6 +17,7 @@ from server.api import (
     replay_api,
     system_api,
 )
+from server.api.auth import REFUSALS
 from server.api.problems import problem_middleware
 from server.api.request_services import SERVICES, Services
 from server.api.routes import Endpoint, Handler
@@ -27,6 +28,7 @@ from server.app.services import build_services
 from server.events.event_delivery import attach_event_delivery
 from server.kernel.clock import Clock
 from server.kernel.config import Settings
+from server.kernel.refusal_ledger import RefusalLedger
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STATIC_DIR = PROJECT_DIR / "static"
@@ -61,6 +63,9 @@ def build_app(settings: Settings, clock: Clock | None = None,
         middlewares=[services.metrics.middleware(), problem_middleware],
     )
     app[SERVICES] = services
+    refusals = app[REFUSALS] = RefusalLedger(
+        services.db, window_seconds=settings.refusal_window_seconds,
+        anonymous_per_minute=settings.anonymous_refusals_per_minute)
     install_security_headers(app)
 
     async def stop_photo_decoding(app: web.Application) -> None:
@@ -86,6 +91,7 @@ def build_app(settings: Settings, clock: Clock | None = None,
             "effective_database_url"]})
 
     async def stop(app: web.Application) -> None:
+        await refusals.close()  # what the open windows counted, before the database closes
         await services.db.close()
 
     app.on_startup.append(start)

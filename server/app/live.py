@@ -21,6 +21,7 @@ from media.consult_media import (
 from media.encoded_frame import EncodedFrame
 from recorder.consult_recorder import ConsultRecorder
 from recorder.storage import recordings_key
+from server.api.auth import REFUSALS
 from server.api.request_services import Services
 from server.clinical.live_notifier import PhysicianChange
 from server.cluster.node_cluster import Cluster
@@ -134,6 +135,7 @@ def attach_live_consults(app: web.Application, services: Services) -> ConsultNam
         standing=services.standing))
     # From here on, what the domain services report reaches the people in the call.
     services.live.plug(namespace)
+    namespace.ctx.refusals = app[REFUSALS]  # counted with the HTTP API's refusals
     cluster: Cluster | None = None
     manager: socketio.AsyncManager | None = None
     if settings.redis_url:

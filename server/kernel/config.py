@@ -151,6 +151,15 @@ class Settings(BaseSettings):
     reconnect_grace_seconds: int = _setting(
         60, "SHOUZHEN_RECONNECT_GRACE_SECONDS",
         "how long a dropped participant may take to come back")
+    # Audit growth bounded by design (server/kernel/refusal_ledger.py).
+    refusal_window_seconds: float = _setting(
+        60.0, "SHOUZHEN_REFUSAL_WINDOW_SECONDS",
+        "refusals of one kind (who, client address, reason) after the first in this window are "
+        "written as one `count` entry when it closes")
+    anonymous_refusals_per_minute: int = _setting(
+        30, "SHOUZHEN_ANONYMOUS_REFUSALS_PER_MINUTE",
+        "per client address, how many refusals of callers without credentials are written at "
+        "once per minute; the rest are only counted")
     timezone: str = _setting("Asia/Shanghai", "SHOUZHEN_TIMEZONE",
                              "calendar dates (ages, eligibility)")
     # The pilot's approval runs for a period; the hospital's calendar (timezone above) decides

@@ -1,5 +1,6 @@
 import sqlalchemy as sa
 
+from server.api.auth import REFUSALS
 from server.kernel.models import AuditEntryRow, PhysicianRow
 
 from ..conftest import ELIGIBLE_PHYSICIAN
@@ -87,6 +88,8 @@ async def test_admin_routes_need_the_admin_key_and_refusals_are_audited(api):
     assert (await api.client.get("/api/physicians")).status == 401
     wrong = await api.client.get("/api/physicians", headers={"Authorization": "Bearer nope"})
     assert wrong.status == 401
+    # A second anonymous refusal within the window is counted; closing it writes the count.
+    await api.client.app[REFUSALS].flush()
     auditor = await api.client.get("/api/physicians", headers=api.auditor)
     assert auditor.status == 403
     refusals = await audit_actions(api, "access.refused")

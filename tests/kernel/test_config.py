@@ -119,6 +119,7 @@ def test_every_variable_is_read_with_its_type():
         "SHOUZHEN_EVENT_ALERT_AFTER_HOURS": "1.5", "SHOUZHEN_FORWARDING": "transcoding",
         "SHOUZHEN_EVENT_LOOP": "asyncio", "SHOUZHEN_PROCESS_RECORD_YEARS": "4",
         "SHOUZHEN_MEDICAL_RECORD_YEARS": "16",
+        "SHOUZHEN_REFUSAL_WINDOW_SECONDS": "30", "SHOUZHEN_ANONYMOUS_REFUSALS_PER_MINUTE": "5",
     }
     assert {environment_names(name)[0] for name in Settings.model_fields} == set(env)
     s = load_settings(env)
@@ -134,6 +135,7 @@ def test_every_variable_is_read_with_its_type():
     assert s.cluster_origins == ("https://a.example", "https://B.example:8443")
     assert s.effective_cluster_origins == {"https://a.example", "https://b.example:8443"}
     assert (s.max_body_bytes, s.max_photo_bytes) == (10, 20)
+    assert (s.refusal_window_seconds, s.anonymous_refusals_per_minute) == (30.0, 5)
     assert (s.max_photos_per_consult, s.max_photos_per_capture_request,
             s.max_photo_megapixels, s.photo_decode_workers) == (12, 3, 12.5, 1)
     assert (s.consult_window_minutes, s.reconnect_grace_seconds) == (30, 7)
