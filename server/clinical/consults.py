@@ -49,6 +49,7 @@ from server.kernel.errors import (
     Conflict,
     ConsultClosed,
     ConsultNotFound,
+    FieldError,
     Forbidden,
     GuardianPresenceRequired,
     InvalidInput,
@@ -161,8 +162,18 @@ class ConsultService:
     async def book(self, actor: Actor, booking: BookingIn) -> tuple[ConsultRecord, JoinLinks]:
         now = self.clock.now()
         specialty = parse_specialty(booking.specialty)
-        window_end = check_booking(booking, now, self.default_window_minutes,
-                                   zone=self.clock.timezone, pilot=self.pilot)
+        try:
+            window_end = check_booking(booking, now, self.default_window_minutes,
+                                       zone=self.clock.timezone, pilot=self.pilot)
+        except InvalidInput as refused:
+            # A refusal of the pilot's rules (the child's age, the pilot's dates) is kept.
+            async with self.db.transaction() as session:
+                await audit_log.append(session, actor, "consult.booking_refused", at=now,
+                                       details={"physician_id": booking.physician_id,
+                                                "specialty": specialty.value,
+                                                "scheduled_start": booking.scheduled_start,
+                                                "errors": _error_list(refused.errors)})
+            raise
         async with self.db.transaction() as session:
             physician = await load_physician(session, booking.physician_id)
             reasons = physician_bookable_reasons(physician, specialty, self.clock)
@@ -476,6 +487,7 @@ class ConsultService:
 
     async def submit_intake(self, actor: Actor, consult_id: str, raw: bytes) -> ConsultRecord:
         now = self.clock.now()
+        problems: list[FieldError] = []
         async with self.db.transaction() as session:
             consult = await load_consult(session, consult_id, for_update=True)
             if ConsultState(consult.state) not in INTAKE_EDITABLE_STATES:
@@ -486,25 +498,36 @@ class ConsultService:
             intake = validate_intake(Specialty(consult.specialty), raw,
                                      birth_date=child.birth_date, today=self.clock.today())
             if isinstance(intake, (GrowthIntake, NutritionIntake)):
-                # Impossible values for this child (metres for centimetres, a weight of 0)
-                # are refused here; merely implausible ones are scored as "re-measure".
+                # Impossible values (metres for centimetres, a weight of 0), a current value
+                # beyond the WHO's implausibility flags for this child's age and a weight
+                # that looks like 斤 are refused here; an implausible past value is kept and
+                # scored as "re-measure".
                 problems = growth_input_errors(intake, sex=child.sex,
                                                birth_date=child.birth_date,
                                                today=self.clock.today())
-                if problems:
-                    raise InvalidInput(problems)
-            data = intake_to_json(intake)
-            row = await session.get(IntakeRow, consult_id)
-            if row is None:
-                row = IntakeRow(consult_id=consult_id, specialty=consult.specialty, data=data,
-                                revision=1, submitted_at=now, updated_at=now)
-                session.add(row)
-            else:
-                row.data, row.revision, row.updated_at = data, row.revision + 1, now
-            await session.flush()
-            await audit_log.append(session, actor, "intake.submitted", consult_id=consult_id,
-                                   at=now, details={"revision": row.revision, "intake": data})
-            return await load_record(session, consult_id)
+            if not problems:
+                data = intake_to_json(intake)
+                row = await session.get(IntakeRow, consult_id)
+                if row is None:
+                    row = IntakeRow(consult_id=consult_id, specialty=consult.specialty,
+                                    data=data, revision=1, submitted_at=now, updated_at=now)
+                    session.add(row)
+                else:
+                    row.data, row.revision, row.updated_at = data, row.revision + 1, now
+                await session.flush()
+                await audit_log.append(session, actor, "intake.submitted",
+                                       consult_id=consult_id, at=now,
+                                       details={"revision": row.revision, "intake": data})
+                return await load_record(session, consult_id)
+        # Refused against the child's age and sex (implausible, or a unit to ask about): kept
+        # in the audit log with what was asked, nothing stored.
+        await self.record_event(actor, consult_id, "intake.refused",
+                                {"errors": _error_list(problems)})
+        raise InvalidInput(problems)
+
+
+def _error_list(errors: list[FieldError]) -> list[dict[str, str]]:
+    return [{"field": e.field, "message": e.message} for e in errors]
 
 
 async def enqueue_reschedule(session: AsyncSession, consult: ConsultRow, now: datetime,

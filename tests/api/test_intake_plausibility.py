@@ -2,9 +2,11 @@
 current value beyond the WHO's implausibility flags is refused with a message, a weight in 斤
 is asked about (and may be confirmed), a preterm baby's small values are admitted."""
 
+import json
+
 import sqlalchemy as sa
 
-from server.kernel.models import IntakeRow
+from server.kernel.models import AuditEntryRow, IntakeRow
 
 
 def child(birth_date: str, sex: str = "male") -> dict:
@@ -64,3 +66,17 @@ async def test_a_preterm_babys_length_and_head_below_35_and_25_cm_are_admitted(
     assert growth["assessment"]["age_correction"]["correction_weeks"] == 12
     async with api.services.db.reading() as session:
         assert (await session.scalar(sa.select(sa.func.count()).select_from(IntakeRow))) == 1
+
+
+async def test_a_refused_intake_is_audited_with_what_was_asked(api, booked_consult):
+    booked = await booked_consult(child=child("2014-11-01"))
+    current = {"measured_on": "2026-11-20", "height_cm": 150.0, "weight_kg": 80.0}
+    assert (await submit(api, booked, {"current": current})).status == 422
+    async with api.services.db.reading() as session:
+        entries = (await session.scalars(sa.select(AuditEntryRow).where(
+            AuditEntryRow.action.in_(("intake.refused", "intake.submitted"))))).all()
+    assert [(e.action, e.consult_id, e.actor_role) for e in entries] == [
+        ("intake.refused", booked["consult"]["id"], "guardian")]
+    assert json.loads(entries[0].details) == {"errors": [{"field": "current.weight_kg",
+        "message": "80 looks like 斤 (80 斤 = 40 kg); give it in kg, or confirm that it is "
+                   "80 kg"}]}
