@@ -8,10 +8,11 @@ from aiohttp import web
 
 from server.api.request_services import services_of
 from server.api.responses import json_response
-from server.api.routes import ApiRoutes, Caller
+from server.api.routes import ApiRoutes, Caller, QueryParam
+from server.clinical.drug_catalogue.suggestions import suggestions
 from server.clinical.local_drug_entries import LocalDrugEntries, LocalDrugEntryIn, RetireIn
 from server.clinical.young_child_prescribing import AccompanyingPhysicianIn
-from server.kernel.errors import NotFound
+from server.kernel.errors import MalformedRequest, NotFound
 from server.kernel.validation import parse_json
 
 routes = ApiRoutes()
@@ -76,3 +77,19 @@ async def retire_local_entry(request: web.Request, caller: Caller) -> web.Respon
         raise NotFound(f"no local drug-catalogue entry {request.match_info['entry_id']!r}") \
             from None
     return json_response(await _local_entries(request).retire(caller.actor, entry_id, body))
+
+
+@routes.route("GET", "/api/consults/{consult_id}/drug-names",
+              summary="Drug names of the catalogue matching what the physician types, with their "
+                      "class and rule (for the prescription form's suggestions)",
+              tag="drug-catalogue", auth=("physician",), errors=(400,),
+              query=(QueryParam("q", "what was typed (1–100 characters)"),))
+async def drug_names(request: web.Request, caller: Caller) -> web.Response:
+    typed = request.query.get("q", "")
+    if not 1 <= len(typed) <= 100:
+        raise MalformedRequest("q must be 1–100 characters")
+    catalogue = await _local_entries(request).catalogue()
+    return json_response({"version": catalogue.version, "names": [
+        {"name": s.name, "generic_name_zh": s.generic_name_zh, "inn": s.inn,
+         "drug_class": s.drug_class, "class_name": {"zh": s.class_zh, "en": s.class_en},
+         "rule": s.rule} for s in suggestions(catalogue, typed)]})

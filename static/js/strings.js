@@ -479,6 +479,8 @@ export const STRINGS = {
   "call.rx.frequency": { zh: "频次", en: "Frequency" },
   "call.rx.duration_days": { zh: "疗程（天）", en: "Days" },
   "call.rx.quantity": { zh: "总量", en: "Quantity" },
+  "call.rx.suggest.refuse": { zh: "{generic}（{class}）：不能在线开具", en: "{generic} ({class}): cannot be prescribed online" },
+  "call.rx.suggest.offline_only": { zh: "{generic}（{class}）：仅限线下就诊开具", en: "{generic} ({class}): only at an in-person visit" },
   "call.rx.long_supply_reason": { zh: "用量30天及以上的理由", en: "Why 30 days or more" },
   "call.accompanying.title": { zh: "陪同医师", en: "Accompanying physician" },
   "call.accompanying.help": { zh: "未满6周岁的儿童在线开具处方，须记录陪同的相关专业医师。填写后再点“确认结束问诊”。", en: "A child under 6 needs a relevant professional physician present for an online prescription. Fill this in, then confirm the end again." },

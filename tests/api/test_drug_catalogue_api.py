@@ -127,3 +127,24 @@ async def test_bad_local_entries_and_unknown_ids_are_refused_precisely(api):
                                         json={"reason": "x"}, headers=api.admin)
         assert missing.status == 404
     assert await actions(api, "drug_catalogue.local_entry_added") == []
+
+
+async def test_the_physician_is_offered_catalogue_names_as_they_type(api, booked_consult):
+    booked = await booked_consult()
+    url = f"/api/consults/{booked['consult']['id']}/drug-names"
+    physician = api.bearer(booked["physician_token"])
+    added = await api.client.post("/api/drug-catalogue/local-entries", json=LOCAL,
+                                  headers=api.admin)
+    assert added.status == 201
+    response = await api.client.get(url, params={"q": "利他"}, headers=physician)
+    assert response.status == 200
+    body = await response.json()
+    assert body["names"] == [{"name": "利他林", "generic_name_zh": "哌甲酯",
+                              "inn": "methylphenidate", "drug_class": "psychotropic_1",
+                              "class_name": {"zh": "第一类精神药品",
+                                             "en": "class I psychotropic"},
+                              "rule": "refuse"}]
+    local = await (await api.client.get(url, params={"q": "trial"}, headers=physician)).json()
+    assert [n["rule"] for n in local["names"]] == ["offline_only", "offline_only"]
+    for bad in ({}, {"q": ""}, {"q": "x" * 101}):
+        assert (await api.client.get(url, params=bad, headers=physician)).status == 400

@@ -1,4 +1,5 @@
-"""The outcome dialog and the prescription rules: a row of 30 days asks for its reason and
+"""The outcome dialog and the prescription rules: a listed drug is named as such while it is
+typed (the catalogue's names offered with their class); a row of 30 days asks for its reason and
 the server's refusal without one lands under the row; with the reason, a prescription for
 the 4-year-old of the booking is refused until an accompanying physician is recorded: the
 page says why and that the child can be referred offline, and asks for the accompanying
@@ -23,11 +24,22 @@ async def test_long_supply_reason_and_the_under_six_refusal(physician, guardian,
     await dialog.get_by_role("button", name="+ 添加药品").click()
     row = dialog.locator(".rx-row").first
     reason = row.get_by_label("用量30天及以上的理由")
+
+    # Typing a listed name: the catalogue's names are offered with their class, and the row
+    # says at once that this one cannot be prescribed online.
+    await row.get_by_label("药品（通用名）").fill("利他林")
+    warning = row.locator(".rx-drug-warning")
+    await warning.wait_for(state="visible", timeout=10_000)
+    assert await warning.text_content() == "哌甲酯（第一类精神药品）：不能在线开具"
+    options = await row.locator("datalist option").evaluate_all(
+        "options => options.map(o => [o.value, o.label])")
+    assert options == [["利他林", "哌甲酯（第一类精神药品）：不能在线开具"]]
     for label, value in (("药品（通用名）", "丁酸氢化可的松乳膏"), ("规格", "0.1%"),
                          ("每次用量", "薄涂"), ("频次", "每日2次"), ("疗程（天）", "29"),
                          ("总量", "1支")):
         await row.get_by_label(label).fill(value)
     await row.get_by_label("用法").select_option("topical")
+    await warning.wait_for(state="hidden", timeout=10_000)
     assert not await reason.is_visible()
     await row.get_by_label("疗程（天）").fill("30")
     assert await reason.is_visible()

@@ -188,3 +188,17 @@ def test_contradictory_data_is_refused_when_loaded(change, problem):
     change(data)
     with pytest.raises(CatalogueDataError, match=problem):
         parse_catalogue(data)
+
+
+def test_typing_offers_the_catalogue_names_with_their_class():
+    from server.clinical.drug_catalogue.suggestions import suggestions
+
+    offered = suggestions(CATALOGUE, "利他")
+    assert [s.name for s in offered] == ["利他林"]
+    assert (offered[0].generic_name_zh, offered[0].class_zh, offered[0].rule) == (
+        "哌甲酯", "第一类精神药品", "refuse")
+    names = [s.name for s in suggestions(CATALOGUE, "芬太尼")]
+    assert names[0] == "芬太尼" and {"舒芬太尼", "瑞芬太尼", "阿芬太尼"} <= set(names)
+    assert [s.name for s in suggestions(CATALOGUE, "ＳＵＦＥＮ")] == ["sufentanil"]
+    assert suggestions(CATALOGUE, " - ") == []
+    assert len(suggestions(CATALOGUE, "a", limit=5)) == 5
