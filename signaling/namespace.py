@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from signaling import payloads
 from signaling.acks import Ack, EventRefused, acknowledged, ok, parse
 from signaling.live_consult import LiveConsult, LiveConsults, SocketState
 from signaling.media_port import MediaFactory
+from signaling.quality_audit import QualityTrail
 
 NAMESPACE = "/consult"
 log = logging.getLogger("shouzhen.signaling")
@@ -67,6 +69,8 @@ class ConsultNamespace(socketio.AsyncNamespace):
         self.live = LiveConsults()
         self.sockets: dict[str, SocketState] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # (consult, role) -> who and their quality changes not yet in the audit log.
+        self._quality_trails: dict[tuple[str, str], tuple[Actor, QualityTrail]] = {}
 
     # -- connection ---------------------------------------------------------------------
 
@@ -140,6 +144,7 @@ class ConsultNamespace(socketio.AsyncNamespace):
             return
         participant.status = "reconnecting"
         await self._presence(live, state.role)
+        await self._write_pending_quality(state.consult_id, state.role)
         await self._audit(state, "participant.disconnected", {"reason": str(reason)})
         participant.grace = asyncio.create_task(self._grace_period(live, state))
 
@@ -273,6 +278,7 @@ class ConsultNamespace(socketio.AsyncNamespace):
     async def finish_consult_here(self, consult_id: str) -> None:
         """This node's part of an ending, wherever it was decided: media, recordings, seal
         (called from another node through the cluster channel when the media is here)."""
+        await self._write_pending_quality(consult_id)  # before the seal reads the log
         room = f"consult:{consult_id}"
         live = self.live.find(consult_id)
         if live is not None:
@@ -433,10 +439,25 @@ class ConsultNamespace(socketio.AsyncNamespace):
         participant = live.participants[state.role]
         if participant.quality != body.quality:
             participant.quality = body.quality
-            await self._presence(live, state.role)
-            await self._audit(state, "participant.quality", {"quality": body.quality,
-                                                             "detail": body.detail or {}})
+            await self._presence(live, state.role)  # the other side sees every change
+            _, trail = self._quality_trails.setdefault(
+                (state.consult_id, state.role), (_actor(state), QualityTrail()))
+            details = trail.change(body.quality, body.detail or {}, time.monotonic())
+            if details is not None:  # else counted into the next entry
+                await self._audit(state, "participant.quality", details)
         return ok()
+
+    async def _write_pending_quality(self, consult_id: str, role: str | None = None) -> None:
+        """The quality changes still counted go into the log (leaving, the end)."""
+        for (trail_consult, trail_role), (actor, trail) in list(self._quality_trails.items()):
+            if trail_consult != consult_id or role not in (None, trail_role):
+                continue
+            details = trail.pending(time.monotonic())
+            if role is None:
+                del self._quality_trails[(trail_consult, trail_role)]
+            if details is not None:
+                await self.ctx.consults.record_event(actor, consult_id, "participant.quality",
+                                                     details)
 
     @acknowledged("leave")
     async def on_leave(self, sid: str, data: Any) -> Ack:
@@ -448,6 +469,7 @@ class ConsultNamespace(socketio.AsyncNamespace):
         participant.status = "left"
         participant.cancel_grace()
         await self._presence(live, state.role)
+        await self._write_pending_quality(state.consult_id, state.role)
         await self._audit(state, "participant.left", {})
         if live.media is not None:
             await live.media.drop(state.role)

@@ -1,14 +1,19 @@
-"""The payload of every client→server event (docs/protocol.md), validated strictly."""
+"""The payload of every client→server event (docs/protocol.md), validated strictly.
+
+Whatever a payload carries into the audit log is bounded here, at the schema: strings have a
+maximum length and objects a maximum number of short keys, so no event can make a permanent
+entry larger than a few kilobytes."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from server.kernel.validation import StrictModel
 
 MAX_SDP_CHARS = 64 * 1024
+MAX_PRESENCE_DETAIL_KEYS = 16
 
 
 class Empty(StrictModel):
@@ -33,9 +38,15 @@ class Chat(StrictModel):
     client_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
+PresenceKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
+PresenceText = Annotated[str, StringConstraints(max_length=64)]
+
+
 class Presence(StrictModel):
     quality: Literal["good", "fair", "poor"]
-    detail: dict[str, float | int | str | None] | None = None
+    # Connection figures for the auditor (rtt, loss, network type): a few short values.
+    detail: Annotated[dict[PresenceKey, float | int | PresenceText | None],
+                      Field(max_length=MAX_PRESENCE_DETAIL_KEYS)] | None = None
 
 
 class CaptureRequest(StrictModel):

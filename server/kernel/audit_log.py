@@ -12,12 +12,18 @@ UTF-8 bytes of one JSON object holding exactly the eight fields `action`, `actor
 stored, itself a string), `prev_hash` and `seq` (a number) — keys sorted, no whitespace,
 non-ASCII characters written as themselves, e.g.
 `{"action":"consult.booked","actor_id":"alice",…,"prev_hash":"000…","seq":1}`.
+
+Entries are permanent, so their size is capped twice: each audited payload is bounded at its
+schema (signaling/payloads.py, the API's models), and whatever still comes to `append` larger
+than `MAX_DETAILS_CHARS` is stored as a stand-in naming its size, top-level keys and SHA-256
+(`truncated: true`) — never silently, and never as a way to grow the log without bound.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +36,10 @@ from server.kernel.models import AuditEntryRow, AuditHeadRow
 
 GENESIS_HASH = "0" * 64
 HEAD_ROW_ID = 1
+# The largest details text an entry keeps (characters of its canonical JSON); the largest a
+# legitimate entry holds is an outcome with its prescription, a few kilobytes.
+MAX_DETAILS_CHARS = 32_768
+log = logging.getLogger("shouzhen.audit")
 
 
 @dataclass(frozen=True)
@@ -188,7 +198,7 @@ async def append(
     )).one()
     seq, prev_hash = int(bumped[0]), str(bumped[1])
     stamp = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
-    details_text = canonical_json(dict(details or {}))
+    details_text = capped_details(action, canonical_json(dict(details or {})))
     digest = entry_hash(seq=seq, at=stamp, actor_role=actor.role, actor_id=actor.subject,
                         action=action, consult_id=consult_id, details=details_text,
                         prev_hash=prev_hash)
@@ -201,6 +211,19 @@ async def append(
     )
     await session.flush([row])
     return _entry_from_row(row)
+
+
+def capped_details(action: str, details_text: str) -> str:
+    """`details_text` if it fits, else a stand-in that says what was left out."""
+    if len(details_text) <= MAX_DETAILS_CHARS:
+        return details_text
+    log.warning("audit details over the cap were not stored whole",
+                extra={"action": action, "chars": len(details_text)})
+    keys = sorted(json.loads(details_text))[:50]
+    return canonical_json({
+        "truncated": True, "chars": len(details_text),
+        "sha256": hashlib.sha256(details_text.encode("utf-8")).hexdigest(),
+        "keys": [key[:64] for key in keys], "head": details_text[:1024]})
 
 
 async def iter_entries(
