@@ -178,3 +178,23 @@ async def test_each_rate_limited_burst_of_a_socket_is_audited_not_only_the_first
         assert len(entries) >= 3, "each burst (window) is audited, not only the socket's first"
     finally:
         await physician.close()
+
+
+async def test_what_the_open_windows_counted_is_written_when_the_server_stops(api, settings):
+    from server.kernel.db import Database
+
+    for _ in range(5):
+        response = await api.client.get("/api/consults")
+        assert response.status == 401
+    assert [json.loads(e.details)["count"] for e in await _entries(api)] == [1]
+    await api.client.close()  # the app's cleanup: the ledger closes before the database
+    db = Database(settings.effective_database_url)
+    try:
+        async with db.reading() as session:
+            details = [json.loads(text) for text in (await session.scalars(
+                sa.select(AuditEntryRow.details).order_by(AuditEntryRow.seq))).all()]
+    finally:
+        await db.close()
+    assert [d["count"] for d in details] == [1, 4]
+    assert details[1]["target"] == "GET /api/consults" and details[1]["reason"] == (
+        "unauthenticated")
