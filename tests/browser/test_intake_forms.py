@@ -86,3 +86,43 @@ async def test_growth_and_nutrition_forms_give_what_the_server_accepts(consult, 
                              birth_date=date.fromisoformat(BIRTH), today=beijing_today())
     assert intake.feeding.picky_eating is True
     assert guardian.errors == [], guardian.errors
+
+
+async def test_a_weight_in_jin_is_asked_about_in_chinese_and_can_be_confirmed(consult, guardian):
+    page = guardian.page
+    await page.goto(consult["guardian"])
+    await guardian.screen("notice")
+    await page.evaluate(MOUNT_FORM_JS, {"specialty": "growth_development", "birthDate": BIRTH})
+    form = page.locator(".intake-form")
+    await fill_measurements(form)
+    current = form.locator("fieldset", has_text="本次测量")
+    confirm = current.get_by_label("我确认单位是公斤（千克），不是斤")
+    assert not await confirm.is_visible()
+    assert "weight_kg_confirmed" not in (await page.evaluate("window.__form.value()"))["current"]
+
+    # The server's question (server/clinical/growth/plausibility.py), under the weight.
+    await page.evaluate("""window.__form.showServerErrors([{field: "current.weight_kg",
+        message: "80 looks like 斤 (80 斤 = 40 kg); give it in kg, or confirm that it is 80 kg"}])""")
+    weight_input = current.get_by_role("textbox", name="体重（公斤）")
+    weight_field = current.locator(".field", has=page.get_by_role("textbox", name="体重（公斤）"))
+    assert await weight_field.locator(".field-error").text_content() == (
+        "看起来填的是“斤”（80 斤 = 40 公斤），请以公斤填写；如果确实是 80 公斤，请勾选下面的确认")
+    await confirm.check()
+    assert (await page.evaluate("window.__form.value()"))["current"]["weight_kg_confirmed"] is True
+    # A new weight withdraws the confirmation: it was given for the value asked about.
+    await weight_input.fill("40")
+    assert not await confirm.is_visible()
+    assert "weight_kg_confirmed" not in (await page.evaluate("window.__form.value()"))["current"]
+
+    # The other unit and plausibility messages read in Chinese too.
+    for message, expected in [
+        ("3.6 looks like 市尺 (3.6 尺 = 120.0 cm); give it in cm",
+         "看起来填的是“市尺”（约 120.0 厘米），请以厘米填写"),
+        ("1.2 looks like metres (120 cm) or 市尺 (40.0 cm); give it in cm",
+         "看起来填的是“米”（120 厘米）或“市尺”（40.0 厘米），请以厘米填写"),
+        ("95 kg is not plausible at 12 m: Weight-for-age z = +63.13 (WHO flags z < -6 or > +5); "
+         "measure again and check the unit", "95 kg 与孩子的年龄不符，请重新测量并检查单位"),
+    ]:
+        await page.evaluate("(m) => window.__form.showServerErrors([{field: 'current.weight_kg',"
+                            " message: m}])", message)
+        assert await weight_field.locator(".field-error").text_content() == expected

@@ -380,7 +380,26 @@ function measurement({ current, birthDate, legendKey }) {
       choices: ["recumbent", "standing"].map((v) => ({ value: v, label: { text: `call.intake.position.${v}` } })),
     })]);
   }
-  parts.push(["weight_kg", new Field("number", "call.intake.weight", { unit: "call.unit.kg", required: current })],
+  // When the server asks whether a weight was given in 斤, the guardian may confirm it is kg;
+  // the confirmation belongs to the value asked about, so a new value withdraws it.
+  const weight = new Field("number", "call.intake.weight", { unit: "call.unit.kg", required: current });
+  const weightConfirmed = new Field("checkbox", "call.intake.weight_confirmed");
+  weightConfirmed.setVisible(false);
+  const showWeightError = weight.showError.bind(weight);
+  weight.showError = (message) => {
+    showWeightError(message);
+    if (message.key === "call.fieldmsg.jin_confirm") weightConfirmed.setVisible(true);
+  };
+  const fillConfirmed = weightConfirmed.fill.bind(weightConfirmed);
+  weightConfirmed.fill = (value) => { // an intake sent before keeps its confirmation
+    fillConfirmed(value);
+    if (value) weightConfirmed.setVisible(true);
+  };
+  weight.input.addEventListener("input", () => {
+    weightConfirmed.input.checked = false;
+    weightConfirmed.setVisible(false);
+  });
+  parts.push(["weight_kg", weight], ["weight_kg_confirmed", weightConfirmed],
     ["head_circumference_cm", head]);
   // Head circumference is asked for (and required) for children under 3 on the day measured.
   const updateHead = () => {
