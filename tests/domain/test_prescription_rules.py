@@ -100,3 +100,13 @@ def test_the_accompanying_physician_needs_a_licence_number(licence):
     with pytest.raises(ValidationError):
         AccompanyingPhysicianIn.model_validate({"name": "张医生", "licence_number": licence,
                                                 "institution": "社区卫生服务中心"})
+
+
+def test_the_young_child_refusal_keeps_what_was_missing_in_the_audit_log():
+    refusal = young_child_refusal(birth_date=BORN, consult_day=date(2026, 5, 19),
+                                  guardian_confirmed=True, accompanying_physician=False)
+    assert refusal is not None
+    assert refusal.audit() == {"rule": "under_6_accompanied", "consult_day": "2026-05-19",
+                               "sixth_birthday": "2026-05-20", "guardian_confirmed": True,
+                               "accompanying_physician_recorded": False,
+                               "offline_referral_offered": True}
