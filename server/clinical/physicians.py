@@ -7,7 +7,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import sqlalchemy as sa
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,14 +65,18 @@ class PhysicianPatch(StrictModel):
     training_exam_passed_on: date | None = None
     specialties: list[Specialty] | None = Field(default=None, min_length=1, max_length=3)
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _left_out_not_null(cls, value: object) -> object:
+    @model_validator(mode="after")
+    def _left_out_not_null(self) -> PhysicianPatch:
         # None here means "not sent": every credential column is required, so an explicit
         # null would erase one (it reached the database as a NOT NULL violation, a 500).
-        if value is None:
-            raise ValueError("leave the field out to keep it; null is not a value")
-        return value
+        # Checked after validation, on the fields that were sent: any "before" validator
+        # hands strict JSON mode a Python value, which refuses "2023-03-01" as a date and
+        # "chief" as a Title, so no PATCH of a date or a title could pass.
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)}: leave the field out to keep it; null is "
+                             "not a value")
+        return self
 
 
 class ReRegistrationIn(PhysicianIn):

@@ -58,3 +58,23 @@ async def test_a_change_moving_either_date_is_checked_against_the_other(api):
 async def _audit(api):
     async with api.services.db.reading() as session:
         return (await session.scalars(sa.select(AuditEntryRow).order_by(AuditEntryRow.seq))).all()
+
+
+async def test_a_patch_of_a_date_or_a_title_is_read_and_checked_over_http(api):
+    created = await (await api.client.post("/api/physicians", json=ELIGIBLE_PHYSICIAN,
+                                           headers=api.admin)).json()
+    url = f"/api/physicians/{created['id']}"
+    refused = await api.client.patch(url, json={"internet_consults_since": "2015-08-31"},
+                                     headers=api.admin)
+    assert refused.status == 422
+    assert (await refused.json())["errors"] == [
+        {"field": "internet_consults_since", "message": MESSAGE}]
+    moved = await api.client.patch(url, json={"internet_consults_since": "2016-01-04",
+                                              "title": "chief"}, headers=api.admin)
+    assert moved.status == 200, await moved.text()
+    assert ((await moved.json())["internet_consults_since"],
+            (await moved.json())["title"]) == ("2016-01-04", "chief")
+    nulls = await api.client.patch(url, json={"title": None, "name": None}, headers=api.admin)
+    assert nulls.status == 422
+    assert (await nulls.json())["errors"] == [{"field": "body", "message": (
+        "Value error, name, title: leave the field out to keep it; null is not a value")}]
