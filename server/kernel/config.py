@@ -154,8 +154,8 @@ class Settings(BaseSettings):
     # Audit growth bounded by design (server/kernel/refusal_ledger.py).
     refusal_window_seconds: float = _setting(
         60.0, "SHOUZHEN_REFUSAL_WINDOW_SECONDS",
-        "refusals of one kind (who, client address, reason) after the first in this window are "
-        "written as one `count` entry when it closes")
+        "refusals of one kind (who, client address, route or event, reason) after the first in "
+        "this window are written as one `count` entry when it closes")
     anonymous_refusals_per_minute: int = _setting(
         30, "SHOUZHEN_ANONYMOUS_REFUSALS_PER_MINUTE",
         "per client address, how many refusals of callers without credentials are written at "
