@@ -96,3 +96,26 @@ def test_an_open_pilot_period_refuses_no_day():
     assert OPEN.refusal(date(1900, 1, 1)) is None and OPEN.refusal(date(2999, 1, 1)) is None
     assert PilotPeriod(last_day=date(2026, 1, 1)).refusal(date(2025, 1, 1)) is None
     assert PilotPeriod(first_day=date(2026, 1, 1)).refusal(date(2027, 1, 1)) is None
+
+
+WINDOW_NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("start", "message"), [
+    # A 60-minute window must still be open: ending exactly now is over.
+    (WINDOW_NOW - timedelta(minutes=60), "the consult window is already over"),
+    (WINDOW_NOW - timedelta(minutes=59), None),
+    # At most 90 days ahead, to the second.
+    (WINDOW_NOW + timedelta(days=90), None),
+    (WINDOW_NOW + timedelta(days=90, seconds=1), "more than 90 days ahead"),
+])
+def test_the_window_is_open_and_at_most_90_days_ahead(start, message):
+    found = refusals(date(2020, 1, 1), WINDOW_NOW, start)
+    assert found == ({} if message is None else {"scheduled_start": message})
+
+
+def test_the_window_ends_after_its_minutes_in_utc():
+    start = datetime(2026, 11, 20, 12, 0, tzinfo=BEIJING)  # 04:00 UTC
+    end = check_booking(booking(date(2020, 1, 1), start), WINDOW_NOW, 45, zone=BEIJING,
+                        pilot=OPEN)
+    assert end == datetime(2026, 11, 20, 4, 45, tzinfo=UTC) and end.tzinfo is UTC

@@ -68,7 +68,13 @@ def test_the_jin_reading_must_be_an_ordinary_weight_within_2_sd():
     first_unusual_jin = weight_where(ONE, m, "wfa", 2.01) * 2  # as kg, twice the 斤 weight
     ordinary = dataclasses.replace(m, weight_kg=round(first_unusual_jin - 0.02, 2))
     unusual = dataclasses.replace(m, weight_kg=round(first_unusual_jin, 2))
-    assert [e[1] for e in errors(ONE, Entry(ordinary, current=True))] == ["looks_like_jin"]
+    w = ordinary.weight_kg
+    # Implausible as kg: nothing to confirm, only the unit to correct.
+    assert errors(ONE, Entry(ordinary, current=True)) == [(
+        "measurements[0].weight_kg", "looks_like_jin",
+        f"{w:g} looks like 斤 ({w:g} 斤 = {w / 2:g} kg); give it in kg")]
+    assert [e[1] for e in errors(ONE, Entry(ordinary, current=True, weight_confirmed=True))] == [
+        "looks_like_jin"]
     assert [e[1] for e in errors(ONE, Entry(unusual, current=True))] == ["implausible_for_age"]
 
 
@@ -111,7 +117,8 @@ def test_weight_for_length_beyond_the_flag_names_the_weight_and_both_values():
     found = errors(two_weeks, Entry(now(height_cm=45.0, weight_kg=5.0), current=True))
     assert [(f, c) for f, c, _ in found] == [("measurements[0].weight_kg",
                                               "implausible_for_age")]
-    assert "5 kg at 45 cm is not plausible" in found[0][2]
+    assert found[0][2].startswith("5 kg at 45 cm is not plausible at 14 d: ")
+    assert found[0][2].endswith("(WHO flags z < -5 or > +5); check the weight and the height")
 
 
 def test_a_past_implausible_value_is_kept_for_the_physician_but_a_past_jin_is_asked():
@@ -146,3 +153,29 @@ def test_a_jin_reading_far_below_the_median_is_no_reason_to_ask():
     # 16 kg: as 斤, 8 kg is z −1.70, ordinary: asked.
     assert [c for _, c, _ in errors(ONE, Entry(now(weight_kg=16.0), current=True))] == [
         "looks_like_jin"]
+
+
+def test_a_measurement_without_a_weight_asks_nothing_about_jin():
+    assert errors(TWELVE, Entry(now(height_cm=150.0), current=True)) == []
+    assert errors(ONE, Entry(now(head_circumference_cm=46.0), current=True)) == []
+
+
+def test_the_jin_reading_of_a_preterm_baby_is_read_at_the_corrected_age_too():
+    # Born at 28 weeks, 4 months old (39 days corrected); weighs 4.2 kg, typed as 8.4 (斤).
+    birth = date(2026, 7, 20)
+    typed = Entry(now(weight_kg=8.4), current=True)
+    assert [(c, m) for _, c, m in errors(birth, typed, weeks=28)] == [
+        ("looks_like_jin",
+         "8.4 looks like 斤 (8.4 斤 = 4.2 kg); give it in kg, or confirm that it is 8.4 kg")]
+    # At the chronological age 4.2 kg would be z −4.22: no ordinary weight, no question.
+    assert [c for _, c, _ in errors(birth, typed)] == []
+
+
+def test_an_implausible_jin_reading_is_no_ordinary_weight():
+    # 20 at 12 months, 50 cm: as 斤, 10 kg is an ordinary weight-for-age but impossible for
+    # 50 cm of length (weight-for-length beyond +5): no 斤 question, both values refused.
+    found = errors(ONE, Entry(now(height_cm=50.0, weight_kg=20.0, head_circumference_cm=46.0),
+                              current=True))
+    assert [(f, c) for f, c, _ in found] == [
+        ("measurements[0].height_cm", "implausible_for_age"),
+        ("measurements[0].weight_kg", "implausible_for_age")]

@@ -46,15 +46,10 @@ class Entry:
 
 
 def _weight_zs(assessed: MeasurementAssessment) -> list[float]:
-    zs = []
-    for indicator in WEIGHT_INDICATORS:
-        result = assessed.results.get(indicator)
-        if result is None:
-            continue
-        z = result.z if result.status == "ok" else result.implausible_z
-        if z is not None:
-            zs.append(z)
-    return zs
+    """The weight-based z-scores read (an implausible one too); none where not applicable."""
+    results = [assessed.results.get(i) for i in WEIGHT_INDICATORS]
+    zs = [r.z if r.status == "ok" else r.implausible_z for r in results if r is not None]
+    return [z for z in zs if z is not None]
 
 
 def _implausible(assessed: MeasurementAssessment, indicator: Indicator) -> bool:
@@ -88,7 +83,8 @@ def _jin_question(sex: Sex, birth_date: date, entry: Entry, assessed: Measuremen
                                 dataclasses.replace(m, weight_kg=m.weight_kg * KG_PER_JIN),
                                 age_correction(gestational_age_weeks))
     jin_zs = _weight_zs(as_jin)
-    if not as_kg or not jin_zs or any(abs(z) > ORDINARY_Z for z in jin_zs):
+    # Both readings have the same indicators (applicability depends on age and length only).
+    if not jin_zs or any(abs(z) > ORDINARY_Z for z in jin_zs):
         return None
     implausible = any(_implausible(assessed, i) for i in WEIGHT_INDICATORS)
     if not implausible and (entry.weight_confirmed or max(as_kg) <= JIN_QUESTION_ABOVE_Z):
