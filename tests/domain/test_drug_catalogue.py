@@ -17,6 +17,7 @@ from server.clinical.drug_catalogue import (
     national_catalogue,
 )
 from server.clinical.drug_catalogue.catalogue import CatalogueDataError, parse_catalogue
+from server.clinical.drug_catalogue.suggestions import suggestions
 from server.clinical.prescription import PrescriptionItem, catalogue_refusals
 
 
@@ -270,11 +271,13 @@ def test_a_local_entry_extends_the_catalogue(catalogue):
 
 
 @pytest.mark.parametrize(("change", "problem"), [
-    (lambda d: d["entries"][0].update({"class": "sedative"}), "unknown class"),
-    (lambda d: d["entries"][0].update({"source": "nowhere"}), "unknown source"),
-    (lambda d: d["entries"][0].update({"colour": "red"}), "unknown keys"),
-    (lambda d: d["entries"][0].update({"rule": "maybe"}), "unknown rule"),
-    (lambda d: d["entries"].append(dict(d["entries"][0])), "appears twice"),
+    (lambda d: d["entries"][0].update({"class": "sedative"}), "^吗啡: unknown class 'sedative'$"),
+    (lambda d: d["entries"][0].update({"source": "nowhere"}), "^吗啡: unknown source 'nowhere'$"),
+    (lambda d: d["entries"][0].update({"colour": "red"}), r"^吗啡: unknown keys \['colour'\]$"),
+    (lambda d: d["entries"][0].update({"rule": "maybe"}), "^吗啡: unknown rule 'maybe'$"),
+    (lambda d: d["entries"][0].pop("zh"), r"^\?: an entry needs its Chinese generic name"),
+    (lambda d: d["entries"].append(dict(d["entries"][0])),
+     "^an entry's Chinese generic name appears twice$"),
 ])
 def test_contradictory_data_is_refused_when_loaded(change, problem):
     data = shipped_data()
@@ -284,8 +287,6 @@ def test_contradictory_data_is_refused_when_loaded(change, problem):
 
 
 def test_typing_offers_the_catalogue_names_with_their_class(catalogue):
-    from server.clinical.drug_catalogue.suggestions import suggestions
-
     offered = suggestions(catalogue, "利他")
     assert [s.name for s in offered] == ["利他林"]
     assert (offered[0].generic_name_zh, offered[0].class_zh, offered[0].rule) == (
@@ -305,3 +306,42 @@ def test_typing_offers_the_catalogue_names_with_their_class(catalogue):
     # The same name twice in the catalogue is offered once (安定 is inside 舒乐安定 too).
     names = [s.name for s in suggestions(catalogue, "安定")]
     assert len(names) == len(set(names))
+
+
+def test_optional_keys_of_the_data_may_be_left_out():
+    data = shipped_data()
+    data["entries"][0].pop("aliases")
+    data["entries"][0].pop("salts")
+    data["sources"][0].pop("reference")
+    catalogue = parse_catalogue(data)
+    assert (catalogue.entries[0].aliases, catalogue.entries[0].salts) == ((), ())
+    assert catalogue.sources[0].reference == ""
+
+
+def test_suggestions_put_names_starting_with_the_typed_text_first(catalogue):
+    # "Elvanse" starts with e; "Xeomin" is shorter but only contains it.
+    assert suggestions(catalogue, "e")[0].name == "Elvanse"
+    assert compact(suggestions(catalogue, "A")[0].name).startswith("a")
+
+
+def test_a_name_in_both_the_shipped_and_the_local_entries_is_offered_once(catalogue):
+    local = CatalogueEntry(generic_name_zh="哌甲酯", inn="methylphenidate",
+                           drug_class="local_restriction", rule="refuse", source="local",
+                           aliases=("利他林",), local_id=1)
+    assert [s.name for s in suggestions(catalogue.with_local([local]), "利他林")] == ["利他林"]
+
+
+def test_a_refusal_names_every_entry_in_one_item_and_any_class(catalogue, matcher):
+    item = PrescriptionItem(drug="氨酚羟考酮 and 咖啡因", strength="1", dose="1", route="oral",
+                            frequency="qd", duration_days=3, quantity="3")
+    (refusal,) = catalogue_refusals([item], matcher)
+    assert refusal.message("V") == (
+        "氨酚羟考酮 and 咖啡因: narcotic and psychotropic drugs may not be prescribed online "
+        "— 羟考酮 (oxycodone, narcotic), 咖啡因 (caffeine, psychotropic_2); drug catalogue V")
+    local = CatalogueEntry(generic_name_zh="本院禁用药", inn="forbiddol",
+                           drug_class="local_restriction", rule="refuse", source="local",
+                           local_id=3)
+    (own,) = catalogue_refusals([item.model_copy(update={"drug": "forbiddol"})],
+                                DrugMatcher(catalogue.with_local([local])))
+    assert own.message("V").startswith(
+        "forbiddol: local_restriction drugs may not be prescribed online")

@@ -91,7 +91,6 @@ class DrugMatcher:
     """Every name of a catalogue, ready to be looked for in prescribed names."""
 
     def __init__(self, catalogue: DrugCatalogue) -> None:
-        self.catalogue = catalogue
         keys: list[_Key] = []
         for entry in catalogue.entries:
             for name in entry.names():
