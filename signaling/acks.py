@@ -86,9 +86,15 @@ def acknowledged(event: str) -> Callable[[Handler], Handler]:
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def run(self: Any, sid: str, data: Any = None) -> Ack:
+        async def run(self: Any, sid: str, data: Any = None, *extra: Any) -> Ack:
+            # Socket.IO lets a client send any number of arguments; python-socketio would
+            # call the handler with all of them, and a TypeError there escaped every guard
+            # (no ack, a traceback per event). One payload object, or a refusal like any other.
             try:
                 await self.admit_event(sid)
+                if extra:
+                    raise EventRefused("invalid_payload", f"send one payload object, not "
+                                       f"{1 + len(extra)} arguments")
                 return await handler(self, sid, data)
             except Exception as error:
                 if not isinstance(error, (EventRefused, ShouzhenError, MediaError)):

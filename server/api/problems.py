@@ -54,10 +54,23 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             # RFC 9110 §15.5.6: a 405 names the methods the resource does support.
             problem.headers["Allow"] = ", ".join(sorted(error.allowed_methods))
         return problem
-    except Exception:
+    except Exception as error:
+        if isinstance(error, ConnectionError) and _client_gone(request):
+            # The client went away mid-response (an auditor closing a recording's tab):
+            # nothing failed here, and nothing can be sent any more.
+            log.info("client went away during the response",
+                     extra={"path": request.path, "method": request.method})
+            return web.Response(status=499)
         reference = uuid.uuid4().hex[:12]
         log.exception("unhandled error", extra={"reference": reference, "path": request.path})
         return problem_response(500, "internal_error", "Internal error",
                                 f"the server failed to handle this request; reference "
                                 f"{reference} is in the server log", request.path,
                                 reference=reference)
+
+
+def _client_gone(request: web.Request) -> bool:
+    """The request's own connection is closed: a ConnectionError then is the client leaving,
+    not one of the server's connections (database, Redis, a webhook) failing."""
+    transport = request.transport
+    return transport is None or transport.is_closing()

@@ -31,6 +31,7 @@ from server.photos.still_tap import StillTap
 from server.records.recording_ledger import AuditedRecordingLedger
 from signaling.namespace import ConsultNamespace, SignalingContext
 from signaling.payloads import MAX_SDP_CHARS
+from signaling.transport_guard import GuardedSocketServer
 
 log = logging.getLogger("shouzhen.live")
 NAMESPACE_KEY = web.AppKey("consult_namespace", ConsultNamespace)
@@ -145,11 +146,11 @@ def attach_live_consults(app: web.Application, services: Services) -> ConsultNam
         # Emits to a consult's room reach sockets on every node.
         manager = socketio.AsyncRedisManager(settings.redis_url,
                                              channel=f"{settings.cluster_name}:socketio")
-    sio = socketio.AsyncServer(
+    # Malformed client traffic closes its session with one log line (signaling/transport_guard.py).
+    sio = GuardedSocketServer(
         async_mode="aiohttp", client_manager=manager, max_http_buffer_size=4 * MAX_SDP_CHARS,
         # A redirected browser reconnects to another node of the cluster: cross-origin.
-        cors_allowed_origins=sorted(settings.effective_cluster_origins) if cluster else None,
-        logger=False, engineio_logger=False)
+        cors_allowed_origins=sorted(settings.effective_cluster_origins) if cluster else None)
     sio.register_namespace(namespace)
     sio.attach(app)
     app[NAMESPACE_KEY] = namespace
