@@ -38,7 +38,7 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
 
 @routes.route("POST", "/api/consults/{consult_id}/photos/capture",
               summary="Upload the still for one capture request (one-time capture token)",
-              tag="photos", auth=("capture",), success=201, errors=(409, 413, 415, 422))
+              tag="photos", auth=("capture",), success=201, errors=(409, 413, 415, 422, 503))
 async def upload_capture(request: web.Request, caller: Caller) -> web.Response:
     # Every refusal here, the upload's too, is audited by the registry (server/api/auth.py).
     s = services_of(request)
@@ -50,7 +50,7 @@ async def upload_capture(request: web.Request, caller: Caller) -> web.Response:
 
 @routes.route("POST", "/api/consults/{consult_id}/photos",
               summary="The guardian adds a photo from the phone before the call",
-              tag="photos", auth=("guardian",), success=201, errors=(409, 413, 415, 422),
+              tag="photos", auth=("guardian",), success=201, errors=(409, 413, 415, 422, 503),
               query=(QueryParam("body_site", "a body-site code (GET /api/body-sites)"),
                      QueryParam("laterality", "left | right | midline | bilateral"),
                      QueryParam("view", "overview | close_up")))
