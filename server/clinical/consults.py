@@ -55,6 +55,7 @@ from server.kernel.errors import (
     InvalidInput,
     PhysicianNotWhitelisted,
     RecordingNoticeRequired,
+    ShouzhenError,
     TransitionNotAllowed,
     Unauthenticated,
 )
@@ -455,7 +456,7 @@ class ConsultService:
         for consult_id in open_ids:
             try:
                 closed.append(await self._close_for_withdrawn_physician(consult_id, words))
-            except (TransitionNotAllowed, ConsultNotFound):
+            except ShouzhenError:
                 continue  # ended or cancelled meanwhile by someone else
         return closed
 

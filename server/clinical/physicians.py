@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
@@ -40,6 +41,8 @@ from server.kernel.validation import StrictModel
 
 if TYPE_CHECKING:
     from server.clinical.physician_standing import PhysicianStanding
+
+log = logging.getLogger("shouzhen.whitelist")
 
 Licence = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{6,32}$")]
 Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -187,11 +190,22 @@ class PhysicianRegistry:
                                    self.clock.today())
         change = PhysicianChange(row.id, withdrawn, tuple(reasons),
                                  "; ".join(REASON_TEXT[r] for r in reasons))
-        # Sockets first: the physician can do nothing more while the consults close.
-        if self.live is not None:
-            await self.live.physician_changed(change)
-        if withdrawn and self.consults is not None:
-            await self.consults.withdraw_physician(row.id, reasons)
+        # The change is committed and the physician already refused at every action: a
+        # failure from here on is logged, never turned into a failed status change, and
+        # one step failing does not skip the other.
+        try:
+            # Sockets first: the physician can do nothing more while the consults close.
+            if self.live is not None:
+                await self.live.physician_changed(change)
+        except Exception:
+            log.exception("could not tell the live layer of a whitelist change",
+                          extra={"physician_id": row.id})
+        try:
+            if withdrawn and self.consults is not None:
+                await self.consults.withdraw_physician(row.id, reasons)
+        except Exception:
+            log.exception("could not close the consults of a withdrawn physician",
+                          extra={"physician_id": row.id})
 
     async def create(self, actor: Actor, data: PhysicianIn) -> dict[str, Any]:
         today, now = self.clock.today(), self.clock.now()

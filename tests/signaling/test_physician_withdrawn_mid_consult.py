@@ -151,3 +151,22 @@ async def test_a_reinstated_physician_acts_again_at_once(api, consult_in_waiting
     assert (await api.client.get(url, headers=headers)).status == 403
     await set_status(api, physician_id, "active")
     assert (await api.client.get(url, headers=headers)).status == 200
+
+
+async def test_a_live_layer_that_fails_neither_fails_the_suspension_nor_keeps_the_call_open(
+        api, call_in_progress):
+    """The status change is committed before anyone is told: a failure telling the live
+    layer is logged, the answer is still 200, and the call is still closed."""
+    booked, _physician, _guardian = call_in_progress
+
+    class BrokenLive:
+        async def physician_changed(self, change):
+            raise RuntimeError("the live layer is down")
+
+        async def consult_ended(self, ended):
+            raise RuntimeError("the live layer is down")
+
+    api.services.live.plug(BrokenLive())
+    await set_status(api, booked["consult"]["physician"]["id"], "suspended")
+    record = await api.services.consults.record(booked["consult"]["id"])
+    assert (record.consult.state, record.consult.outcome) == ("ended", "aborted")
