@@ -1,6 +1,7 @@
 """Two real nodes sharing PostgreSQL and Redis: a suspension made through one node stops the
 physician at once on the other — the socket there is told and closed, the cached standing
-there is forgotten, and the call (held there) ends as aborted for the guardian."""
+there is forgotten, and the call (held there) ends as aborted for the guardian; the node
+that ended it hands the media stop and the seal to the node holding the call."""
 
 from __future__ import annotations
 
@@ -57,7 +58,11 @@ async def test_a_suspension_on_one_node_stops_the_physician_on_the_other(two_nod
                                 headers=physician) as r:
                 assert r.status == 403
                 assert (await r.json())["code"] == "physician_not_whitelisted"
-            # The node holding the call stopped it and sealed the archive.
+            # The node holding the call stopped it (its own "recording stopped": the node that
+            # ended the consult handed the media over rather than sealing it from afar) and
+            # sealed the archive.
+            stopped = await family_event(family, "recording", within=5)
+            assert stopped == {"status": "stopped"}
             deadline = time.monotonic() + 15
             while True:
                 async with http.get(f"{owner.url}/api/consults/{consult_id}", headers={
