@@ -80,9 +80,10 @@ Handler = Callable[..., Awaitable[Ack]]
 
 def acknowledged(event: str) -> Callable[[Handler], Handler]:
     """Wrap a namespace handler: `self.admit_event(sid)` first (who may still act at all —
-    here, so no event can forget it), then the handler; errors become error acks and are
-    reported to `self.on_refused(sid, event, ack, error)` (which audits them); nothing
-    escapes."""
+    here, so no event can forget it), then the handler (an event of more than one argument is
+    refused instead, after `self.spend_event(sid)` charged its rate limit); errors become
+    error acks and are reported to `self.on_refused(sid, event, ack, error)` (which audits
+    them); nothing escapes."""
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -93,6 +94,7 @@ def acknowledged(event: str) -> Callable[[Handler], Handler]:
             try:
                 await self.admit_event(sid)
                 if extra:
+                    self.spend_event(sid)
                     raise EventRefused("invalid_payload", f"send one payload object, not "
                                        f"{1 + len(extra)} arguments")
                 return await handler(self, sid, data)

@@ -486,6 +486,11 @@ class ConsultNamespace(socketio.AsyncNamespace):
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
+    def spend_event(self, sid: str) -> None:
+        """A malformed event still costs the socket a token of its rate limit (acks.py refuses
+        it before any handler runs): a flood of them is refused as `rate_limited` too."""
+        self._state(sid)
+
     def _state(self, sid: str, role: Role | None = None) -> SocketState:
         state = self.sockets.get(sid)
         if state is None:
