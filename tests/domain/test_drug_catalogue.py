@@ -276,6 +276,7 @@ def test_a_local_entry_extends_the_catalogue(catalogue):
     (lambda d: d["entries"][0].update({"colour": "red"}), r"^吗啡: unknown keys \['colour'\]$"),
     (lambda d: d["entries"][0].update({"rule": "maybe"}), "^吗啡: unknown rule 'maybe'$"),
     (lambda d: d["entries"][0].pop("zh"), r"^\?: an entry needs its Chinese generic name"),
+    (lambda d: d["entries"][0].pop("inn"), "^吗啡: an entry needs its Chinese generic name"),
     (lambda d: d["entries"].append(dict(d["entries"][0])),
      "^an entry's Chinese generic name appears twice$"),
 ])
@@ -296,6 +297,7 @@ def test_typing_offers_the_catalogue_names_with_their_class(catalogue):
     assert [s.name for s in suggestions(catalogue, "ＳＵＦＥＮ")] == ["sufentanil"]
     assert suggestions(catalogue, " - ") == []
     assert len(suggestions(catalogue, "a", limit=5)) == 5
+    assert len(suggestions(catalogue, "a")) == 20  # the default page
     (ritalin,) = suggestions(catalogue, "ritalin")
     assert (ritalin.inn, ritalin.drug_class, ritalin.class_en) == (
         "methylphenidate", "psychotropic_1", "class I psychotropic")
