@@ -87,6 +87,28 @@ class GuardedEngineServer(engineio.AsyncServer):
             return web.Response(status=400, text="malformed Engine.IO packet")
 
 
+class SocketIoInternalsMoved(RuntimeError):
+    """python-socketio no longer has the private hooks the guard overrides."""
+
+
+# The guard overrides private names of python-socketio (pinned exactly in pyproject.toml for
+# that reason); a release that renames them must stop the server at start-up, not silently
+# drop the guard.
+_OVERRIDDEN = ("_handle_eio_message", "_engineio_server_class")
+_READ = ("_binary_packet",)
+
+
+def verify_socketio_internals(server: socketio.AsyncServer) -> None:
+    # Defined on AsyncServer itself: the overrides call its versions through super().
+    missing = [name for name in _OVERRIDDEN
+               if not callable(vars(socketio.AsyncServer).get(name))]
+    missing += [name for name in _READ if not isinstance(getattr(server, name, None), dict)]
+    if missing:
+        raise SocketIoInternalsMoved(
+            f"python-socketio {getattr(socketio, '__version__', '?')} has no "
+            f"{', '.join(missing)}: signaling/transport_guard.py needs updating")
+
+
 class GuardedSocketServer(socketio.AsyncServer):
     """python-socketio's server, refusing malformed Socket.IO packets before dispatch."""
 
@@ -95,6 +117,7 @@ class GuardedSocketServer(socketio.AsyncServer):
         kwargs["logger"] = transport_logger("socketio", quiet)
         kwargs["engineio_logger"] = transport_logger("engineio", quiet)
         super().__init__(*args, **kwargs)
+        verify_socketio_internals(self)
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return GuardedEngineServer

@@ -102,7 +102,8 @@ async def test_a_weight_in_jin_is_asked_about_in_chinese_and_can_be_confirmed(co
 
     # The server's question (server/clinical/growth/plausibility.py), under the weight.
     await page.evaluate("""window.__form.showServerErrors([{field: "current.weight_kg",
-        message: "80 looks like 斤 (80 斤 = 40 kg); give it in kg, or confirm that it is 80 kg"}])""")
+        message:
+          "80 looks like 斤 (80 斤 = 40 kg); give it in kg, or confirm that it is 80 kg"}])""")
     weight_input = current.get_by_role("textbox", name="体重（公斤）")
     weight_field = current.locator(".field", has=page.get_by_role("textbox", name="体重（公斤）"))
     assert await weight_field.locator(".field-error").text_content() == (
