@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import sqlalchemy as sa
@@ -104,6 +104,20 @@ def credentials_of(row: PhysicianRow) -> Credentials:
         training_exam_passed_on=row.training_exam_passed_on,
         specialties=frozenset(Specialty(s) for s in row.specialties),
     )
+
+
+def new_record(data: PhysicianIn, now: datetime, *,
+               supersedes_id: str | None = None) -> PhysicianRow:
+    """A physician's record as registered: not yet listed, whatever the credentials say."""
+    return PhysicianRow(
+        id=str(uuid.uuid4()), licence_number=data.licence_number, name=data.name,
+        department=data.department, title=data.title.value,
+        independent_practice_since=data.independent_practice_since,
+        internet_consults_since=data.internet_consults_since,
+        training_exam_passed_on=data.training_exam_passed_on,
+        specialties=sorted({s.value for s in data.specialties}),
+        whitelist_status=WhitelistStatus.NOT_LISTED.value, created_at=now, updated_at=now,
+        supersedes_id=supersedes_id)
 
 
 def _check_dates(fields: dict[str, date | None], today: date) -> None:
@@ -212,15 +226,7 @@ class PhysicianRegistry:
         _check_dates({"independent_practice_since": data.independent_practice_since,
                       "internet_consults_since": data.internet_consults_since,
                       "training_exam_passed_on": data.training_exam_passed_on}, today)
-        row = PhysicianRow(
-            id=str(uuid.uuid4()), licence_number=data.licence_number, name=data.name,
-            department=data.department, title=data.title.value,
-            independent_practice_since=data.independent_practice_since,
-            internet_consults_since=data.internet_consults_since,
-            training_exam_passed_on=data.training_exam_passed_on,
-            specialties=sorted({s.value for s in data.specialties}),
-            whitelist_status=WhitelistStatus.NOT_LISTED.value, created_at=now, updated_at=now,
-        )
+        row = new_record(data, now)
         if order_errors := credential_order_errors(credentials_of(row)):
             raise InvalidInput(order_errors)
         try:
@@ -308,15 +314,7 @@ class PhysicianRegistry:
                     raise InvalidInput([FieldError(
                         "licence_number", "a re-registration keeps the licence number of the "
                         f"record it supersedes ({old.licence_number})")])
-                row = PhysicianRow(
-                    id=str(uuid.uuid4()), licence_number=data.licence_number, name=data.name,
-                    department=data.department, title=data.title.value,
-                    independent_practice_since=data.independent_practice_since,
-                    internet_consults_since=data.internet_consults_since,
-                    training_exam_passed_on=data.training_exam_passed_on,
-                    specialties=sorted({s.value for s in data.specialties}),
-                    whitelist_status=WhitelistStatus.NOT_LISTED.value, created_at=now,
-                    updated_at=now, supersedes_id=old.id)
+                row = new_record(data, now, supersedes_id=old.id)
                 if order_errors := credential_order_errors(credentials_of(row)):
                     raise InvalidInput(order_errors)
                 # The old record leaves force first: the licence is unique among those in force.

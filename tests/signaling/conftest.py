@@ -48,6 +48,16 @@ async def consult_in_waiting_room(api, booked_consult, peers):
     return booked, physician, guardian
 
 
+@pytest.fixture
+async def call_in_progress(consult_in_waiting_room):
+    """The same consult admitted, with the guardian's presence confirmed: clinical work may
+    begin (no media)."""
+    booked, physician, guardian = consult_in_waiting_room
+    assert (await physician.call("admit"))["ok"]
+    assert (await physician.call("confirm_guardian_present"))["ok"]
+    return booked, physician, guardian
+
+
 # The aiortc stand-ins for the two browsers, and the tap on their encoders/decoders, are
 # shared with the media tests (a fixture imported into a conftest is registered here too).
 from ..media.conftest import ClientPeer, codec_tap, settle, wait_for  # noqa: E402, F401

@@ -12,14 +12,6 @@ from server.kernel.models import OutboxEventRow, OutcomeRow
 from ..conftest import PRESCRIPTION_ITEM, REFERRAL
 
 
-@pytest.fixture
-async def call_in_progress(consult_in_waiting_room):
-    booked, physician, guardian = consult_in_waiting_room
-    assert (await physician.call("admit"))["ok"]
-    assert (await physician.call("confirm_guardian_present"))["ok"]
-    return booked, physician, guardian
-
-
 async def outbox(api):
     async with api.services.db.reading() as session:
         rows = (await session.scalars(sa.select(OutboxEventRow).order_by(OutboxEventRow.id))).all()

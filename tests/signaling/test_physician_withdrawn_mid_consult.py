@@ -19,14 +19,6 @@ from server.kernel.models import AuditEntryRow, OutboxEventRow, PhysicianRow
 SUSPENDED_TEXT = "白名单资格已暂停 suspended from the whitelist"
 
 
-@pytest.fixture
-async def call_in_progress(consult_in_waiting_room):
-    booked, physician, guardian = consult_in_waiting_room
-    assert (await physician.call("admit"))["ok"]
-    assert (await physician.call("confirm_guardian_present"))["ok"]
-    return booked, physician, guardian
-
-
 async def set_status(api, physician_id: str, status: str) -> None:
     response = await api.client.post(f"/api/physicians/{physician_id}/whitelist-status",
                                      json={"status": status, "reason": "complaint under review"},

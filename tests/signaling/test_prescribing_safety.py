@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import sqlalchemy as sa
 
 from server.clinical.drug_catalogue import national_catalogue
@@ -21,14 +20,6 @@ ACCOMPANYING = {"name": "张医生", "licence_number": "110105199001",
                 "institution": "某某社区卫生服务中心"}
 COMPLETED = {"outcome": "completed", "diagnosis": "特应性皮炎", "icd10": "L20.9",
              "prescription": [PRESCRIPTION_ITEM]}
-
-
-@pytest.fixture
-async def call_in_progress(consult_in_waiting_room):
-    booked, physician, guardian = consult_in_waiting_room
-    assert (await physician.call("admit"))["ok"]
-    assert (await physician.call("confirm_guardian_present"))["ok"]
-    return booked, physician, guardian
 
 
 async def entries(api, action):
