@@ -378,3 +378,14 @@ class LocalDrugEntryRow(Base):
     retired_by: Mapped[str | None] = mapped_column(sa.String(120))
     retired_at: Mapped[datetime | None] = mapped_column(nullable=True)
     retire_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ReconnectDeadlineRow(Base):
+    """When a participant who dropped out of a call must be back by, or the consult ends as
+    aborted: in the database so that a restart or a failover resumes it (signaling/)."""
+
+    __tablename__ = "reconnect_deadlines"
+
+    consult_id: Mapped[str] = mapped_column(sa.ForeignKey("consults.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    deadline_at: Mapped[datetime] = mapped_column(index=True)
