@@ -159,8 +159,15 @@ class RecoveredRecording:
 
     consult_id: str
     storage_key: str  # the repaired copy, or the original when nothing could be repaired
-    last_written_at: datetime  # the file's modification time: all we know of when it ran
+    last_written_at: datetime  # the file's modification time
     segment: RecoveredSegment
+
+    @property
+    def started_at(self) -> datetime:
+        """The segment's time 0, where replay places it: the wall clock its marker (or the
+        file's tag) recorded; the last write only when neither survived the crash."""
+        start = self.segment.wall_clock_start
+        return self.last_written_at if start is None else datetime.fromtimestamp(start, UTC)
 
 
 def recover_consult_recordings(storage: LocalDirectoryStorage) -> list[RecoveredRecording]:

@@ -13,6 +13,12 @@ PyAV equivalent of `ffmpeg -i X -c copy`:
     alice-002.webm.recovery.json          what was done, both SHA-256s, the marker
     alice-002.webm.recording.recovered    the marker, renamed so it is not redone
 
+The report also says where the segment sits in time and what it holds, as a closed
+segment's summary would: its wall-clock start (from the marker, else the file's own
+SHOUZHEN_WALL_CLOCK_START tag), and the codecs and picture size read from the repaired
+copy's streams. A crash is usually noticed well after the file's last write, so neither
+the time of recovery nor the file's modification time is a start.
+
 Nothing is ever deleted. Run it at start-up, before any recording starts in the
 directory: markers written by this very process are skipped, but a recorder
 live in another process cannot be told apart from a dead one.
@@ -61,8 +67,12 @@ class RecoveredSegment:
     repaired_sha256: str | None
     repaired_size: int | None
     packets: dict[str, int] = field(default_factory=dict)  # per kind, in the repaired copy
-    duration_s: float = 0.0
+    duration_s: float = 0.0  # from the segment's time 0 to the end of its last packet
     error: str | None = None  # why reading stopped early (a cut-off last cluster is normal)
+    # Seconds since the epoch of the segment's time 0; None when neither marker nor file says.
+    wall_clock_start: float | None = None
+    codecs: dict[str, str] = field(default_factory=dict)  # per kind with packets in the copy
+    video_size: tuple[int, int] | None = None  # (width, height) of the copy's video track
 
 
 class OriginalChangedDuringRecovery(RuntimeError):
@@ -78,6 +88,9 @@ class _RemuxResult:
     packets: dict[str, int]
     duration_s: float
     stopped_by: str | None
+    wall_clock_start: float | None = None  # the file's own tag, if it has one
+    codecs: dict[str, str] = field(default_factory=dict)
+    video_size: tuple[int, int] | None = None
 
 
 def recover_unfinished(directory: Path, *, recursive: bool = True) -> list[RecoveredSegment]:
@@ -163,6 +176,10 @@ def _recover_one(marker: Path, marker_data: dict[str, Any]) -> RecoveredSegment:
         packets=remux.packets,
         duration_s=remux.duration_s,
         error=remux.stopped_by,
+        wall_clock_start=_wall_clock(marker_data.get("wall_clock_start"))
+        or remux.wall_clock_start,
+        codecs=remux.codecs,
+        video_size=remux.video_size,
     )
     report = {
         "format": REPORT_FORMAT,
@@ -189,6 +206,15 @@ def _recover_one(marker: Path, marker_data: dict[str, Any]) -> RecoveredSegment:
         remux.stopped_by,
     )
     return result
+
+
+def _wall_clock(value: Any) -> float | None:
+    """A wall-clock start as the marker or the file's tag holds it, or None if unusable."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 and seconds == seconds else None  # not NaN, not zero
 
 
 def _repaired_name(original_name: str) -> str:
@@ -236,7 +262,15 @@ def _remux_copy(source: Path, target: Path, source_sha256: str) -> _RemuxResult:
             except av.error.FFmpegError as exc:
                 # Normal for a crash: the last cluster ends mid-element.
                 stopped_by = repr(exc)
+        wall_clock_start = _wall_clock(reader.metadata.get("SHOUZHEN_WALL_CLOCK_START"))
+        # Only tracks that reached the copy: a header may declare a track never written.
+        kept = [s for s in streams if packets.get(s.type)]
+        codecs: dict[str, str] = {s.type: s.codec_context.codec.canonical_name for s in kept}
+        video_size = None
+        for stream in kept:
+            if isinstance(stream, av.VideoStream) and stream.width and stream.height:
+                video_size = (stream.width, stream.height)
     fsync_path(temporary)
     os.replace(temporary, target)
     fsync_directory(target.parent)
-    return _RemuxResult(packets, end_s, stopped_by)
+    return _RemuxResult(packets, end_s, stopped_by, wall_clock_start, codecs, video_size)

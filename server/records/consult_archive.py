@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from recorder.archive_seal import RecordDocuments, seal_consult_archive
 from recorder.consult_recorder import RecoveredRecording, recover_consult_recordings
 from recorder.crash_recovery import RecoveredSegment
-from recorder.retention import RetentionClass
 from recorder.storage import LocalDirectoryStorage, consult_prefix, key_join, recordings_key
 from server.clinical.chat import ChatLog
 from server.clinical.consult_lifecycle import ConsultState, ConsultTrigger
@@ -28,7 +27,8 @@ from server.clinical.consults import ConsultService, apply_transition, consult_v
 from server.kernel import audit_log
 from server.kernel.audit_log import Actor
 from server.kernel.db import Database
-from server.kernel.models import ArchiveRow, PhotoRow, RecordingSegmentRow
+from server.kernel.models import ArchiveRow, PhotoRow
+from server.records.recording_ledger import recovered_segment_row
 
 log = logging.getLogger("shouzhen.archive")
 ARCHIVIST = Actor.system("archive")
@@ -101,15 +101,5 @@ class ConsultArchivist:
                                        "duration_s": segment.duration_s})
             if segment.status != "recovered" or segment.participant is None:
                 return
-            session.add(RecordingSegmentRow(
-                consult_id=consult_id, participant=segment.participant,
-                segment_index=segment.segment_index or 0, storage_key=recording.storage_key,
-                container="webm" if recording.storage_key.endswith(".webm") else "matroska",
-                codecs=[], video_size=None, started_at=recording.last_written_at,
-                duration_s=segment.duration_s,
-                video_frames=segment.packets.get("video", 0),
-                audio_frames=segment.packets.get("audio", 0), dropped=0,
-                opened_because="unknown", closed_because="crash", status="recovered",
-                sha256=segment.repaired_sha256 or "", size_bytes=segment.repaired_size or 0,
-                retention_class=RetentionClass.PROCESS_RECORD.value))
+            session.add(recovered_segment_row(recording))
 

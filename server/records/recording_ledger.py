@@ -1,12 +1,14 @@
 """The server's side of a consult's recording (recorder.consult_recorder): each closed
 segment listed in the database and the audit log in one transaction, and an overflow or a
-write failure raised as an audit entry and an alert event."""
+write failure raised as an audit entry and an alert event; and the row of a segment a crash
+left unfinished, once recovery has repaired it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+from recorder.consult_recorder import RecoveredRecording
 from recorder.recording_reports import SegmentSummary
 from recorder.retention import RetentionClass
 from server.events.outbox import enqueue
@@ -55,6 +57,25 @@ def segment_row(consult_id: str, key: str, segment: SegmentSummary,
         audio_frames=segment.audio.packets_written, dropped=sum(segment.dropped.values()),
         opened_because=segment.opened_because, closed_because=segment.closed_because,
         status=status, sha256=segment.sha256, size_bytes=segment.size_bytes,
+        retention_class=RetentionClass.PROCESS_RECORD.value)
+
+
+def recovered_segment_row(recording: RecoveredRecording) -> RecordingSegmentRow:
+    """The row of a segment repaired after a crash: placed, sized and described like a
+    closed one, from what recovery read in its marker and in the repaired copy."""
+    segment = recording.segment
+    size = segment.video_size
+    return RecordingSegmentRow(
+        consult_id=recording.consult_id, participant=segment.participant,
+        segment_index=segment.segment_index or 0, storage_key=recording.storage_key,
+        container="webm" if recording.storage_key.endswith(".webm") else "matroska",
+        codecs=sorted(segment.codecs.values()),
+        video_size=f"{size[0]}x{size[1]}" if size else None,
+        started_at=recording.started_at, duration_s=segment.duration_s,
+        video_frames=segment.packets.get("video", 0),
+        audio_frames=segment.packets.get("audio", 0), dropped=0,
+        opened_because="unknown", closed_because="crash", status="recovered",
+        sha256=segment.repaired_sha256 or "", size_bytes=segment.repaired_size or 0,
         retention_class=RetentionClass.PROCESS_RECORD.value)
 
 
