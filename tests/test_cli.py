@@ -3,6 +3,7 @@ database (a real SQLite file, separate processes)."""
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -70,3 +71,51 @@ def test_what_start_up_built_is_frozen_out_of_the_garbage_collector(tmp_path):
 def test_an_unknown_event_loop_is_refused_by_name():
     with pytest.raises(ValueError, match="SHOUZHEN_EVENT_LOOP: one of uvloop, asyncio"):
         load_settings({"SHOUZHEN_EVENT_LOOP": "trio"})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def demo_links(data_dir, *args) -> list[str]:
+    demo = shouzhen(data_dir, "demo", *args)  # SHOUZHEN_PORT=8123 in its environment
+    assert demo.returncode == 0, demo.stderr
+    return [line.split()[-1] for line in demo.stdout.splitlines() if "/join#" in line]
+
+
+def test_demo_links_name_the_port_the_running_server_was_given(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server", "--data-dir", str(tmp_path), "serve", "--port",
+         str(port)], stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        for line in server.stderr:
+            if '"serving"' in line:
+                break
+        else:
+            raise AssertionError(f"the server exited ({server.wait()}) without serving")
+        links = demo_links(tmp_path)
+        assert len(links) == 2 and all(
+            link.startswith(f"http://127.0.0.1:{port}/join#") for link in links), links
+        # Told otherwise on its command line, the demo believes its command line.
+        assert all(link.startswith("https://192.168.1.20:8443/join#") for link in demo_links(
+            tmp_path, "--public-url", "https://192.168.1.20:8443/"))
+        assert all(link.startswith("http://127.0.0.1:8125/join#")
+                   for link in demo_links(tmp_path, "--port", "8125"))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # Stopped, it no longer names an address: the settings do again.
+    assert not (tmp_path / "serving.json").exists()
+    assert all(link.startswith("http://127.0.0.1:8123/join#") for link in demo_links(tmp_path))
+
+
+def test_a_killed_server_s_address_is_not_believed(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    (tmp_path / "serving.json").write_text(json.dumps(
+        {"base_url": "http://127.0.0.1:9999", "pid": int(gone.stdout)}))
+    assert all(link.startswith("http://127.0.0.1:8123/join#") for link in demo_links(tmp_path))

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from recorder.retention_purge import PurgeReport
 from server.api.request_services import Services
+from server.app import serving_address
 from server.app.app import build_app
 from server.app.live import NAMESPACE_KEY
 from server.app.services import migrated_services
@@ -45,7 +46,8 @@ DEMO_LICENCE = "DEMO-110000001"
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {k: v for k, v in (("data_dir", args.data_dir and Path(args.data_dir)),
                                    ("host", getattr(args, "host", None)),
-                                   ("port", getattr(args, "port", None))) if v}
+                                   ("port", getattr(args, "port", None)),
+                                   ("public_url", getattr(args, "public_url", None))) if v}
     return with_generated_secrets(load_settings(None, **overrides))
 
 
@@ -83,6 +85,7 @@ async def _serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> None
     # benchmark one full pass over it held the event loop 159 ms (every call on the process
     # froze that long) and the collector took 3.8 % of the server's CPU.
     gc.freeze()
+    serving_address.record(settings.data_dir, settings.base_url)
     loop = asyncio.get_running_loop()
     log.info("serving", extra={"url": settings.base_url, "node_id": settings.effective_node_id,
                                "event_loop": type(loop).__module__.split(".")[0],
@@ -90,9 +93,12 @@ async def _serve(settings: Settings, ssl_context: ssl.SSLContext | None) -> None
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    await stopping.wait()
-    await _drain(app, settings, stopping)
-    await runner.cleanup()
+    try:
+        await stopping.wait()
+        await _drain(app, settings, stopping)
+        await runner.cleanup()
+    finally:
+        serving_address.forget(settings.data_dir)
 
 
 async def _drain(app: web.Application, settings: Settings, stopping: asyncio.Event) -> None:
@@ -169,6 +175,12 @@ async def _book_demo(services: Services) -> dict[str, str]:
 
 def demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if not (args.host or args.port or args.public_url):
+        # Links for the server running from this data directory, on whatever port it was
+        # given; the settings (environment, defaults) only when none is running.
+        running = serving_address.running_base_url(settings.data_dir)
+        if running is not None:
+            settings = settings.model_copy(update={"public_url": running})
     result = asyncio.run(_demo(settings))
     print(f"Demo consult {result['consult_id']} (links valid until {result['expires_at']})")
     print(f"  physician / 医生:  {result['physician']}")
@@ -274,8 +286,13 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--workers", type=int, default=1,
                            help="node processes on consecutive ports (needs Redis + PostgreSQL)")
     serve_cmd.set_defaults(run=serve)
-    commands.add_parser("demo", help="create a demo physician and consult; print join links"
-                        ).set_defaults(run=demo)
+    demo_cmd = commands.add_parser(
+        "demo", help="create a demo physician and consult; print join links (for --public-url "
+        "/ --host / --port if given, else for the server running from the data directory)")
+    demo_cmd.add_argument("--host", help="the links' host (default: the running server's)")
+    demo_cmd.add_argument("--port", type=int, help="the links' port")
+    demo_cmd.add_argument("--public-url", help="the links' base, e.g. https://192.168.1.20:8443")
+    demo_cmd.set_defaults(run=demo)
     commands.add_parser("keys", help="print the staff API keys").set_defaults(run=keys)
     audit = commands.add_parser("audit", help="audit log tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
