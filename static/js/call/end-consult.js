@@ -67,6 +67,11 @@ export async function endConsult(liveConsult, errorNode, preset = null) {
   $("end-dialog").showModal();
 }
 
+/** The consult ended (by us or otherwise): no outcome dialog left over the outcome. */
+export function closeEndDialog() {
+  if ($("end-dialog").open) $("end-dialog").close();
+}
+
 /** The three outcomes as buttons beside "End consult", each opening the dialog at its part. */
 export function installQuickOutcomes(liveConsult, errorNode) {
   $("outcome-slot").replaceChildren(el("div", { class: "quick-outcomes" },

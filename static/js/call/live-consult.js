@@ -36,6 +36,7 @@ export class LiveConsult {
     this.base = null; // the node we were redirected to; null: the page's own origin
     this.redirects = 0;
     this.reopenTimer = 0;
+    this.settleEnd = null; // while our `end` awaits its ack: settles it from the room's `ended`
   }
 
   /** The role's flow: onJoined, onWaiting, onAdmitted, onPresence, onChat, … (all optional). */
@@ -177,6 +178,9 @@ export class LiveConsult {
 
   /** `ended` {outcome, outcome_detail} (also reached from consult_state and our own `end`). */
   onEnded(payload) {
+    // The room's `ended` reaches this page before the ack of our own `end`, and finish()
+    // then closes the socket and loses that ack: the consult ending is the answer.
+    this.settleEnd?.(payload);
     if (this.finished) return;
     // Media stops with the consult, and so does the recording; the server's own `recording
     // {status: "stopped"}` comes after `ended` and may not reach a socket that is closing.
@@ -240,9 +244,18 @@ export class LiveConsult {
 
   /** `end` with an outcome body ({outcome: "completed", diagnosis, …}; server/clinical/outcome.py). */
   async end(body) {
-    const result = await request(this.socket, "end", body);
-    this.onEnded(result);
-    return result;
+    let settleEnd;
+    const endedMeanwhile = new Promise((resolve) => {
+      settleEnd = (payload) => resolve({ ok: true, ...payload });
+    });
+    this.settleEnd = settleEnd;
+    try {
+      const result = await Promise.race([request(this.socket, "end", body), endedMeanwhile]);
+      this.onEnded(result);
+      return result;
+    } finally {
+      if (this.settleEnd === settleEnd) this.settleEnd = null;
+    }
   }
 
   /** `capture_request` {body_site, laterality?, view?, retake_of?} → {request_id, expires_at}. */

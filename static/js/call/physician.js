@@ -4,7 +4,7 @@
 // photos, end the consult with an outcome), then the outcome.
 import { CallScreen } from "./call-screen.js";
 import { commonHandlers, wireTakeBack } from "./consult-events.js";
-import { endConsult, installQuickOutcomes } from "./end-consult.js";
+import { closeEndDialog, endConsult, installQuickOutcomes } from "./end-consult.js";
 import { GROWTH_SPECIALTIES, GrowthPanel, loadGrowth } from "./growth-panel.js";
 import { renderIntakeInto } from "./intake-view.js";
 import { LiveConsult } from "./live-consult.js";
@@ -150,6 +150,7 @@ export async function runPhysician(ctx) {
     },
     onPhotoCaptured: (photo) => photos.add(photo),
     onEnded: (outcome, detail) => {
+      closeEndDialog();
       photos.close();
       common.onEnded(outcome, detail);
     },
