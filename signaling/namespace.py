@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import socketio
@@ -18,6 +19,7 @@ from server.clinical.consults import ConsultService
 from server.clinical.live_notifier import ConsultSnapshot, PhysicianChange
 from server.clinical.outcome import EndConsult, automatic_abort
 from server.clinical.physician_standing import PhysicianStanding, PhysicianWithdrawn
+from server.clinical.reconnect_deadlines import ReconnectDeadline, resumed_deadlines
 from server.clinical.young_child_prescribing import AccompanyingPhysicianIn
 from server.cluster.node_cluster import Cluster, ClusterUnavailable
 from server.kernel.audit_log import Actor
@@ -146,15 +148,24 @@ class ConsultNamespace(socketio.AsyncNamespace):
         await self._presence(live, state.role)
         await self._write_pending_quality(state.consult_id, state.role)
         await self._audit(state, "participant.disconnected", {"reason": str(reason)})
-        participant.grace = asyncio.create_task(self._grace_period(live, state))
+        # In the database first, so that a crash during the grace period does not forget it.
+        deadline_at = self.ctx.clock.now() + self._grace()
+        await self.ctx.consults.reconnect_deadlines.start(state.consult_id, state.role,
+                                                          deadline_at)
+        participant.grace = asyncio.create_task(self._grace_period(live, state, deadline_at))
 
-    async def _grace_period(self, live: LiveConsult, state: SocketState) -> None:
-        await asyncio.sleep(self.ctx.settings.reconnect_grace_seconds)
+    def _grace(self) -> timedelta:
+        return timedelta(seconds=self.ctx.settings.reconnect_grace_seconds)
+
+    async def _grace_period(self, live: LiveConsult, state: SocketState,
+                            deadline_at: datetime) -> None:
+        await asyncio.sleep(max(0.0, (deadline_at - self.ctx.clock.now()).total_seconds()))
         participant = live.participants[state.role]
         if participant.sid is not None or live.ended:
             return
         participant.status = "interrupted"
         participant.grace = None
+        await self.ctx.consults.reconnect_deadlines.clear(state.consult_id, state.role)
         await self._presence(live, state.role)
         await self._audit(state, "participant.interrupted", {
             "grace_seconds": self.ctx.settings.reconnect_grace_seconds})
@@ -177,6 +188,41 @@ class ConsultNamespace(socketio.AsyncNamespace):
                     reason, f"the {role} did not come back within "
                     f"{self.ctx.settings.reconnect_grace_seconds} s"))
 
+    async def resume_reconnect_deadlines(self) -> int:
+        """After a restart or a failover, the grace periods this node now owns: every consult in
+        call whose participants this node does not know is waited for as if they had just
+        dropped (a deadline already in the database is kept; a past one fires at once), so a
+        consult nobody returns to ends as aborted exactly as without the crash. In a cluster
+        only the node that owns the consult acts. Returns how many timers it started."""
+        deadlines = self.ctx.consults.reconnect_deadlines
+        started = 0
+        for call in await deadlines.open_calls():
+            if not await self._owned_here(call.consult_id):
+                continue
+            live = self.live.get(call.consult_id)
+            for deadline in resumed_deadlines(call, self.ctx.clock.now(), self._grace()):
+                participant = live.participants[deadline.role]
+                # Only participants this node has never seen: the others have their own timer,
+                # are connected, or left on purpose.
+                if participant.status != "absent" or participant.sid is not None \
+                        or participant.grace is not None or live.ended:
+                    continue
+                if deadline.role not in call.deadlines:
+                    await deadlines.start(call.consult_id, deadline.role, deadline.deadline_at)
+                participant.status = "reconnecting"
+                participant.grace = asyncio.create_task(
+                    self._grace_period(live, _resumed_socket(deadline), deadline.deadline_at))
+                started += 1
+        return started
+
+    async def _owned_here(self, consult_id: str) -> bool:
+        if self.ctx.cluster is None:
+            return True
+        try:
+            return (await self.ctx.cluster.place(consult_id)).here
+        except ClusterUnavailable:
+            return False  # the next sweep asks again
+
     # -- the consult --------------------------------------------------------------------
 
     @acknowledged("join")
@@ -193,6 +239,8 @@ class ConsultNamespace(socketio.AsyncNamespace):
             consult = await self.ctx.consults.snapshot(state.consult_id)
             await self._audit(state, "participant.joined", {"state": consult.state.value})
         participant.cancel_grace()
+        if returning:
+            await self.ctx.consults.reconnect_deadlines.clear(state.consult_id, state.role)
         consult_state = consult.state
         participant.status = "in_call" if consult_state is ConsultState.IN_CALL else (
             "waiting" if state.role == Role.GUARDIAN else "joined")
@@ -285,6 +333,8 @@ class ConsultNamespace(socketio.AsyncNamespace):
             live.ended = True
             live.cancel_timers()
             await live.close_media()
+        await self.ctx.consults.reconnect_deadlines.clear(consult_id)
+        if live is not None:
             self.live.forget(consult_id)
             await self.emit("recording", {"status": "stopped"}, room=room)
         self.ctx.still_taps.pop(consult_id, None)
@@ -551,6 +601,11 @@ class WrongNode(EventRefused):
     def __init__(self, url: str) -> None:
         super().__init__("wrong_node", "this consult is served by another node")
         self.url = url
+
+
+def _resumed_socket(deadline: ReconnectDeadline) -> SocketState:
+    """Who a resumed deadline is about, as their socket would have said (for the audit)."""
+    return SocketState(deadline.consult_id, deadline.role, deadline.subject)
 
 
 def _actor(state: SocketState) -> Actor:

@@ -22,7 +22,7 @@ from server.api.problems import problem_middleware
 from server.api.request_services import SERVICES, Services
 from server.api.routes import Endpoint, Handler
 from server.api.system_api import ENDPOINTS
-from server.app.live import attach_live_consults
+from server.app.live import attach_live_consults, resume_calls_left_open
 from server.app.security_headers import install_security_headers
 from server.app.services import build_services
 from server.events.event_delivery import attach_event_delivery
@@ -95,6 +95,7 @@ def build_app(settings: Settings, clock: Clock | None = None,
         await services.db.close()
 
     app.on_startup.append(start)
+    app.on_startup.append(resume_calls_left_open)  # needs the tables `start` migrates
     app.on_cleanup.append(stop)
     # After `start` (the tables exist); stopped on shutdown, before `stop` closes the database.
     attach_event_delivery(app, services.settings, services.db, services.metrics.registry)

@@ -35,8 +35,12 @@ from signaling.transport_guard import GuardedSocketServer
 
 log = logging.getLogger("shouzhen.live")
 NAMESPACE_KEY = web.AppKey("consult_namespace", ConsultNamespace)
+RECONNECT_SWEEP_KEY = web.AppKey("reconnect_sweep", list[asyncio.Task[None]])
 # Keyframe requests are frequent and say nothing an auditor needs; everything else is kept.
 UNAUDITED_MEDIA_EVENTS = frozenset({"keyframe_requested"})
+# How often a node looks for grace periods it should be running but is not (a consult it took
+# over from a dead node): one read of the consults in call; at start-up it looks at once.
+RECONNECT_SWEEP_SECONDS = 5.0
 
 
 class MediaEventAudit:
@@ -162,7 +166,11 @@ def attach_live_consults(app: web.Application, services: Services) -> ConsultNam
 
     app.on_startup.append(recover_recordings)
 
+    app[RECONNECT_SWEEP_KEY] = []
+
     async def close_live_consults(app: web.Application) -> None:
+        for task in app[RECONNECT_SWEEP_KEY]:
+            task.cancel()
         await namespace.live.close_all()
         await namespace.wait_for_background()
         for recorder in list(recorders.values()):
@@ -190,3 +198,25 @@ def attach_live_consults(app: web.Application, services: Services) -> ConsultNam
         app.on_startup.append(join_cluster)
     app.on_shutdown.append(close_live_consults)
     return namespace
+
+
+async def resume_calls_left_open(app: web.Application) -> None:
+    """Calls left open by a crash end as they would have without it: the reconnect grace
+    periods are resumed from the database, then looked for again every few seconds (a consult
+    taken over from a dead node). A start-up hook after the migration and after the cluster
+    is joined, so that only the consult's owner acts."""
+    namespace = app[NAMESPACE_KEY]
+    resumed = await namespace.resume_reconnect_deadlines()
+    if resumed:
+        log.warning("resumed reconnect grace periods", extra={"participants": resumed})
+    app[RECONNECT_SWEEP_KEY].append(
+        asyncio.get_running_loop().create_task(_sweep_reconnect_deadlines(namespace)))
+
+
+async def _sweep_reconnect_deadlines(namespace: ConsultNamespace) -> None:
+    while True:
+        await asyncio.sleep(RECONNECT_SWEEP_SECONDS)
+        try:
+            await namespace.resume_reconnect_deadlines()
+        except Exception:
+            log.exception("could not resume reconnect deadlines; trying again")

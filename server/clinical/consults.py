@@ -36,6 +36,7 @@ from server.clinical.outcome import (
 )
 from server.clinical.physicians import credentials_of, load_physician
 from server.clinical.prescribing import prescribing_refusal
+from server.clinical.reconnect_deadlines import ReconnectDeadlines
 from server.clinical.referral import new_reference_number, referral_view
 from server.clinical.specialties import SPECIALTY_NAMES, Specialty, parse_specialty
 from server.clinical.whitelist import REASON_TEXT, WhitelistStatus, bookable_reasons
@@ -141,6 +142,8 @@ class ConsultService:
                  default_window_minutes: int, live: LiveNotifier,
                  pilot: PilotPeriod | None = None) -> None:
         self.db = db
+        # Grace periods of participants who dropped out of a call, kept across restarts.
+        self.reconnect_deadlines = ReconnectDeadlines(db)
         self.pilot = pilot or PilotPeriod()
         self.clock = clock
         self.secret = secret

@@ -1,0 +1,81 @@
+"""SIGKILL the server in the middle of a call and restart it: when nobody comes back, the
+reconnect grace periods resume from the database and the consult ends as aborted within the
+grace period plus a little, with the same alert, audit entries and reschedule request as
+without the crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from .conftest import Browser, book, free_port, spawn_node, stop, wait_healthy
+
+GRACE_SECONDS = 3
+ENV = {"SHOUZHEN_RECONNECT_GRACE_SECONDS": str(GRACE_SECONDS)}
+
+
+def consult_row(data_dir: Path, consult_id: str) -> tuple[str, str | None]:
+    with sqlite3.connect(data_dir / "shouzhen.sqlite3") as db:
+        state, outcome = db.execute("SELECT state, outcome FROM consults WHERE id = ?",
+                                    (consult_id,)).fetchone()
+    return str(state), outcome
+
+
+async def ended_within(data_dir: Path, consult_id: str, seconds: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        state, _ = consult_row(data_dir, consult_id)
+        if state in ("ended", "archived"):
+            return time.monotonic() - started
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"still {consult_row(data_dir, consult_id)} after {seconds} s")
+
+
+async def test_a_call_nobody_returns_to_after_a_crash_ends_aborted(tmp_path):
+    data_dir, port = tmp_path / "data", free_port()
+    node = spawn_node("solo", port, data_dir, ENV)
+    doctor = family = None
+    try:
+        await wait_healthy(node)
+        consult_id, doctor_token, family_token = await book(node.url)
+        doctor, family = Browser(doctor_token), Browser(family_token)
+        await doctor.connect(node.url)
+        await family.connect(node.url)
+        assert (await doctor.call("join"))["ok"] and (await family.call("join"))["ok"]
+        assert (await doctor.call("admit"))["ok"]
+        node.kill()
+    finally:
+        for browser in (doctor, family):
+            if browser is not None:
+                await browser.close()
+    assert consult_row(data_dir, consult_id)[0] == "in_call"
+
+    restarted = spawn_node("solo", port, data_dir, ENV)
+    try:
+        await wait_healthy(restarted)
+        took = await ended_within(data_dir, consult_id, GRACE_SECONDS + 5)
+    finally:
+        stop(restarted)
+    assert took <= GRACE_SECONDS + 5
+    assert consult_row(data_dir, consult_id)[1] == "aborted"
+    with sqlite3.connect(data_dir / "shouzhen.sqlite3") as db:
+        entries = db.execute("SELECT action, actor_role FROM audit_log WHERE consult_id = ? "
+                             "ORDER BY seq", (consult_id,)).fetchall()
+        events = {kind: json.loads(payload) for kind, payload in db.execute(
+            "SELECT event_type, payload FROM outbox_events WHERE consult_id = ?",
+            (consult_id,))}
+        deadlines = db.execute("SELECT count(*) FROM reconnect_deadlines").fetchone()[0]
+    # Both were gone when the server died: each is interrupted, then the call is ended by
+    # the system, as when both drop without a crash.
+    interrupted = [i for i, (action, _) in enumerate(entries)
+                   if action == "participant.interrupted"]
+    assert {entries[i][1] for i in interrupted} == {"physician", "guardian"}, entries
+    ended = [i for i, (action, _) in enumerate(entries) if action == "consult.ended"]
+    assert ended and ended[0] > interrupted[0] and entries[ended[0]][1] == "system", entries
+    assert events["consult.aborted"]["alert"] is True
+    assert events["consult.aborted"]["reason"] in ("physician_connection_lost", "guardian_left")
+    assert events["consult.reschedule_requested"], events
+    assert deadlines == 0, "an ended consult leaves no deadline behind"
