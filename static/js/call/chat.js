@@ -104,7 +104,8 @@ export class ChatPanel {
     if (message.sent_at) setText(time, "call.value", { value: { time: message.sent_at } });
     const state = el("span", { class: "chat-state" });
     const retry = el("button", { type: "button", class: "link-button chat-retry", hidden: true, text: "call.chat.retry" });
-    const node = el("li", { class: `chat-message ${mine ? "mine" : "theirs"}` },
+    // Not <li>: the log role replaces a list's, and list items need a list around them.
+    const node = el("div", { class: `chat-message ${mine ? "mine" : "theirs"}` },
       el("div", { class: "chat-meta" }, el("span", { text: who }), " ", time, " ", state),
       el("p", { class: "chat-text" }, message.text),
       retry);
