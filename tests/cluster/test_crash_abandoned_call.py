@@ -34,8 +34,9 @@ async def ended_within(data_dir: Path, consult_id: str, seconds: float) -> float
     raise AssertionError(f"still {consult_row(data_dir, consult_id)} after {seconds} s")
 
 
-async def test_a_call_nobody_returns_to_after_a_crash_ends_aborted(tmp_path):
-    data_dir, port = tmp_path / "data", free_port()
+async def killed_mid_call(data_dir: Path, port: int) -> tuple[str, str]:
+    """A consult in call, both connected, when the server is killed: (consult id, physician's
+    token)."""
     node = spawn_node("solo", port, data_dir, ENV)
     doctor = family = None
     try:
@@ -52,6 +53,12 @@ async def test_a_call_nobody_returns_to_after_a_crash_ends_aborted(tmp_path):
             if browser is not None:
                 await browser.close()
     assert consult_row(data_dir, consult_id)[0] == "in_call"
+    return consult_id, doctor_token
+
+
+async def test_a_call_nobody_returns_to_after_a_crash_ends_aborted(tmp_path):
+    data_dir, port = tmp_path / "data", free_port()
+    consult_id, _ = await killed_mid_call(data_dir, port)
 
     restarted = spawn_node("solo", port, data_dir, ENV)
     try:
@@ -79,3 +86,31 @@ async def test_a_call_nobody_returns_to_after_a_crash_ends_aborted(tmp_path):
     assert events["consult.aborted"]["reason"] in ("physician_connection_lost", "guardian_left")
     assert events["consult.reschedule_requested"], events
     assert deadlines == 0, "an ended consult leaves no deadline behind"
+
+
+async def test_a_call_only_the_physician_returns_to_after_a_crash_ends_aborted(tmp_path):
+    data_dir, port = tmp_path / "data", free_port()
+    consult_id, doctor_token = await killed_mid_call(data_dir, port)
+    restarted = spawn_node("solo", port, data_dir, ENV)
+    doctor = Browser(doctor_token)
+    try:
+        await wait_healthy(restarted)
+        await doctor.connect(restarted.url)
+        joined = await doctor.call("join")
+        assert joined["ok"], joined
+        # Honest presence after the restart: the guardian is being waited for.
+        assert joined["presence"]["guardian"]["status"] == "reconnecting", joined
+        await ended_within(data_dir, consult_id, GRACE_SECONDS + 5)
+        for _ in range(50):
+            if doctor.events.get("ended"):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await doctor.close()
+        stop(restarted)
+    assert doctor.events["ended"][0]["outcome"] == "aborted"
+    with sqlite3.connect(data_dir / "shouzhen.sqlite3") as db:
+        (payload,) = db.execute("SELECT payload FROM outbox_events WHERE consult_id = ? AND "
+                                "event_type = 'consult.aborted'", (consult_id,)).fetchone()
+    assert json.loads(payload)["reason"] == "guardian_left"
+    assert json.loads(payload)["alert"] is True
