@@ -21,7 +21,7 @@ import pytest
 import socketio
 
 from ..conftest import ADMIN_KEY, AUDITOR_KEY, ELIGIBLE_PHYSICIAN, _empty_postgres, booking_for
-from ..media.conftest import ClientPeer, wait_for  # noqa: F401 - re-exported for the tests
+from ..media.conftest import ClientPeer, wait_for
 
 SECRET = "cluster-test-secret-0123456789abcdef0123"
 
@@ -189,3 +189,53 @@ async def family_event(browser: Browser, event: str, within: float = 10) -> Any:
     return browser.events[event][-1]
 
 
+
+
+@dataclass
+class KilledCall:
+    """A consult in call, both parties connected, when its server was SIGKILLed."""
+
+    consult_id: str
+    doctor_token: str
+    family_token: str
+    # Guardian video frames the physician's client had received through the server: what the
+    # server had received by then, less at most the frames in flight.
+    frames_forwarded: int
+    killed_at: float  # time.time()
+    killed_at_monotonic: float
+
+
+async def kill_mid_call(node: Node, *, media_seconds: float | None = 3) -> KilledCall:
+    """Book a consult on `node`, join both parties, admit; with `media_seconds`, run media both
+    ways (until the physician has 30 guardian frames, then that long); then kill the node."""
+    peers: list[ClientPeer] = []
+    doctor = family = None
+    frames = 0
+    try:
+        await wait_healthy(node)
+        consult_id, doctor_token, family_token = await book(node.url)
+        doctor, family = Browser(doctor_token), Browser(family_token)
+        await doctor.connect(node.url)
+        await family.connect(node.url)
+        assert (await doctor.call("join"))["ok"] and (await family.call("join"))["ok"]
+        assert (await doctor.call("admit"))["ok"]
+        if media_seconds is not None:
+            doctor_peer = ClientPeer("doctor", size=(320, 240), rgb=(220, 30, 30))
+            family_peer = ClientPeer("family", size=(320, 240), rgb=(30, 30, 220))
+            peers += [doctor_peer, family_peer]
+            await asyncio.gather(start_media(doctor, doctor_peer),
+                                 start_media(family, family_peer))
+            await wait_for(lambda: len(doctor_peer.received["video"].pts) >= 30, 20,
+                           "the guardian's video reaches the physician through the server")
+            await asyncio.sleep(media_seconds)
+            frames = len(doctor_peer.received["video"].pts)
+        node.kill()
+        killed = KilledCall(consult_id, doctor_token, family_token, frames, time.time(),
+                            time.monotonic())
+    finally:
+        for peer in peers:
+            await peer.close()
+        for browser in (doctor, family):
+            if browser is not None:
+                await browser.close()
+    return killed

@@ -11,7 +11,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .conftest import Browser, book, free_port, spawn_node, stop, wait_healthy
+from .conftest import Browser, free_port, kill_mid_call, spawn_node, stop, wait_healthy
 
 GRACE_SECONDS = 3
 ENV = {"SHOUZHEN_RECONNECT_GRACE_SECONDS": str(GRACE_SECONDS)}
@@ -37,23 +37,10 @@ async def ended_within(data_dir: Path, consult_id: str, seconds: float) -> float
 async def killed_mid_call(data_dir: Path, port: int) -> tuple[str, str]:
     """A consult in call, both connected, when the server is killed: (consult id, physician's
     token)."""
-    node = spawn_node("solo", port, data_dir, ENV)
-    doctor = family = None
-    try:
-        await wait_healthy(node)
-        consult_id, doctor_token, family_token = await book(node.url)
-        doctor, family = Browser(doctor_token), Browser(family_token)
-        await doctor.connect(node.url)
-        await family.connect(node.url)
-        assert (await doctor.call("join"))["ok"] and (await family.call("join"))["ok"]
-        assert (await doctor.call("admit"))["ok"]
-        node.kill()
-    finally:
-        for browser in (doctor, family):
-            if browser is not None:
-                await browser.close()
+    killed = await kill_mid_call(spawn_node("solo", port, data_dir, ENV), media_seconds=None)
+    consult_id = killed.consult_id
     assert consult_row(data_dir, consult_id)[0] == "in_call"
-    return consult_id, doctor_token
+    return consult_id, killed.doctor_token
 
 
 async def test_a_call_nobody_returns_to_after_a_crash_ends_aborted(tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
@@ -18,14 +17,10 @@ import aiohttp
 
 from ..conftest import AUDITOR_KEY
 from .conftest import (
-    Browser,
-    ClientPeer,
-    book,
     free_port,
+    kill_mid_call,
     spawn_node,
-    start_media,
     stop,
-    wait_for,
     wait_healthy,
 )
 
@@ -56,32 +51,8 @@ def marker_starts(data_dir: Path, consult_id: str) -> dict[tuple[str, int], floa
 
 async def test_the_replay_places_segments_recovered_after_a_kill_at_their_true_start(tmp_path):
     data_dir, port = tmp_path / "data", free_port()
-    node = spawn_node("solo", port, data_dir, {})
-    peers: list[ClientPeer] = []
-    doctor = family = None
-    try:
-        await wait_healthy(node)
-        consult_id, doctor_token, family_token = await book(node.url)
-        doctor, family = Browser(doctor_token), Browser(family_token)
-        await doctor.connect(node.url)
-        await family.connect(node.url)
-        assert (await doctor.call("join"))["ok"] and (await family.call("join"))["ok"]
-        assert (await doctor.call("admit"))["ok"]
-        doctor_peer = ClientPeer("doctor", size=(320, 240), rgb=(220, 30, 30))
-        family_peer = ClientPeer("family", size=(320, 240), rgb=(30, 30, 220))
-        peers += [doctor_peer, family_peer]
-        await asyncio.gather(start_media(doctor, doctor_peer), start_media(family, family_peer))
-        await wait_for(lambda: len(doctor_peer.received["video"].pts) >= 30, 20,
-                       "the guardian's video reaches the physician through the server")
-        await asyncio.sleep(3)
-        node.kill()
-        killed_at = time.time()
-    finally:
-        for peer in peers:
-            await peer.close()
-        for browser in (doctor, family):
-            if browser is not None:
-                await browser.close()
+    killed = await kill_mid_call(spawn_node("solo", port, data_dir, {}))
+    consult_id, killed_at = killed.consult_id, killed.killed_at
 
     await asyncio.sleep(5)  # the restart comes later than the crash: that is no start
     restarted = spawn_node("solo", port, data_dir, {})

@@ -14,13 +14,10 @@ from recorder.archive_manifest import verify_manifest
 
 from .conftest import (
     Browser,
-    ClientPeer,
-    book,
     free_port,
+    kill_mid_call,
     spawn_node,
-    start_media,
     stop,
-    wait_for,
     wait_healthy,
 )
 
@@ -47,35 +44,10 @@ def probe_duration(path: Path) -> tuple[float, int]:
 
 async def test_a_killed_server_loses_at_most_about_a_second_of_recording(tmp_path):
     data_dir, port = tmp_path / "data", free_port()
-    node = spawn_node("solo", port, data_dir, {})
-    peers: list[ClientPeer] = []
-    doctor = family = None
-    try:
-        await wait_healthy(node)
-        consult_id, doctor_token, family_token = await book(node.url)
-        doctor, family = Browser(doctor_token), Browser(family_token)
-        await doctor.connect(node.url)
-        await family.connect(node.url)
-        assert (await doctor.call("join"))["ok"] and (await family.call("join"))["ok"]
-        assert (await doctor.call("admit"))["ok"]
-        doctor_peer = ClientPeer("doctor", size=(320, 240), rgb=(220, 30, 30))
-        family_peer = ClientPeer("family", size=(320, 240), rgb=(30, 30, 220))
-        peers += [doctor_peer, family_peer]
-        await asyncio.gather(start_media(doctor, doctor_peer), start_media(family, family_peer))
-        await wait_for(lambda: len(doctor_peer.received["video"].pts) >= 30, 20,
-                       "the guardian's video reaches the physician through the server")
-        await asyncio.sleep(3)
-        # What the server had received from the guardian when it died: what the physician's
-        # client had received through it, plus at most the frames in flight.
-        forwarded = len(doctor_peer.received["video"].pts)
-        node.kill()
-        killed_at = time.monotonic()
-    finally:
-        for peer in peers:
-            await peer.close()
-        for browser in (doctor, family):
-            if browser is not None:
-                await browser.close()
+    killed = await kill_mid_call(spawn_node("solo", port, data_dir, {}))
+    consult_id, doctor_token = killed.consult_id, killed.doctor_token
+    # What the server had received from the guardian when it died.
+    forwarded, killed_at = killed.frames_forwarded, killed.killed_at_monotonic
 
     restarted = spawn_node("solo", port, data_dir, {})
     try:
