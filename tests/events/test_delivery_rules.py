@@ -69,6 +69,9 @@ def test_retry_after_is_honoured_but_never_beyond_the_cap():
     assert parse_retry_after("120", now) == 120
     assert parse_retry_after("Fri, 20 Nov 2026 02:01:00 GMT", now) == 60
     assert parse_retry_after("soon", now) is None
+    # A receiver's odd header is ignored, never an error in the dispatcher.
+    assert parse_retry_after("²", now) is None
+    assert parse_retry_after("٣٠", now) is None
     busy = AttemptResult(Verdict.RETRY, 429, "HTTP 429", retry_after=120)
     assert next_delay(busy, 1, POLICY, 0.0) == 120
     assert next_delay(AttemptResult(Verdict.RETRY, 429, retry_after=10**6), 1, POLICY, 0) == 600
