@@ -4,6 +4,7 @@ the call, the gallery itself, and DICOM export for the hospital's PACS."""
 from __future__ import annotations
 
 import asyncio
+from datetime import tzinfo
 from functools import partial
 
 from aiohttp import web
@@ -121,7 +122,7 @@ async def get_photo_dicom(request: web.Request, caller: Caller) -> web.Response:
     record = await s.consults.record(consult_id)
     data = await photos.read(row.storage_key)
     dicom = await asyncio.get_running_loop().run_in_executor(None, partial(
-        export_photo, _patient(record), _study(record), PhotoInfo(
+        export_photo, _patient(record), _study(record, s.clock.timezone), PhotoInfo(
             photo_id=row.id, image=data, source=CaptureSource(row.source),
             site=site_selection(row.body_site, row.laterality, row.view or "overview"),
             acquired_at=row.captured_at)))
@@ -147,7 +148,7 @@ def _patient(record: ConsultRecord) -> PatientInfo:
                        birth_date=record.child.birth_date)
 
 
-def _study(record: ConsultRecord) -> StudyInfo:
+def _study(record: ConsultRecord, zone: tzinfo) -> StudyInfo:
     return StudyInfo(consult_id=record.consult.id,
                      started_at=record.consult.admitted_at or record.consult.scheduled_start,
-                     physician_name=record.physician.name)
+                     physician_name=record.physician.name, timezone=zone)

@@ -53,7 +53,7 @@ from __future__ import annotations
 import struct
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from enum import StrEnum
 from io import BytesIO
 from typing import Literal
@@ -116,13 +116,23 @@ class PatientInfo:
 @dataclass(frozen=True)
 class StudyInfo:
     """The consult.  Datetimes should be timezone-aware (DICOM gets local
-    date/time plus Timezone Offset From UTC); naive ones are written as given."""
+    date/time plus Timezone Offset From UTC); naive ones are written as given.
+    ``timezone`` is the hospital's: aware datetimes (the study's and the photo's)
+    are written as its wall clock, so StudyDate and PatientAge are the hospital's
+    calendar day, not UTC's (a consult at 07:30 in Beijing is 23:30 UTC the day
+    before)."""
 
     consult_id: str
     started_at: datetime
     description: str = "Paediatric dermatology teleconsultation"
     accession_number: str | None = None
     physician_name: str | None = None  # the consulting physician, as recorded
+    timezone: tzinfo | None = None
+
+    def local(self, moment: datetime) -> datetime:
+        if self.timezone is None or moment.tzinfo is None:
+            return moment
+        return moment.astimezone(self.timezone)
 
 
 @dataclass(frozen=True)
@@ -334,7 +344,8 @@ def export_photo(
     # SOP Common
     ds.SOPClassUID = VL_PHOTOGRAPHIC_IMAGE_STORAGE
     ds.SOPInstanceUID = uids.instance
-    tz = _tz_offset(photo.acquired_at) or _tz_offset(study.started_at)
+    started_at, acquired_at = study.local(study.started_at), study.local(photo.acquired_at)
+    tz = _tz_offset(acquired_at) or _tz_offset(started_at)
     if tz:
         ds.TimezoneOffsetFromUTC = tz
     # Patient
@@ -346,14 +357,14 @@ def export_photo(
     ds.PatientSex = patient.sex or ""
     # General Study / Patient Study
     ds.StudyInstanceUID = uids.study
-    ds.StudyDate = _da(study.started_at)
-    ds.StudyTime = _tm(study.started_at)
+    ds.StudyDate = _da(started_at)
+    ds.StudyTime = _tm(started_at)
     ds.ReferringPhysicianName = ""
     ds.StudyID = study.consult_id[:16]
     ds.AccessionNumber = study.accession_number or ""
     ds.StudyDescription = study.description
     if patient.birth_date:
-        ds.PatientAge = patient_age(patient.birth_date, study.started_at.date())
+        ds.PatientAge = patient_age(patient.birth_date, started_at.date())
     # General Series
     ds.Modality = "XC"
     ds.SeriesInstanceUID = uids.series
@@ -373,9 +384,9 @@ def export_photo(
     # General Image
     ds.InstanceNumber = photo.instance_number
     ds.PatientOrientation = ""
-    ds.ContentDate = _da(photo.acquired_at)
-    ds.ContentTime = _tm(photo.acquired_at)
-    ds.AcquisitionDateTime = photo.acquired_at.strftime("%Y%m%d%H%M%S") + (tz or "")
+    ds.ContentDate = _da(acquired_at)
+    ds.ContentTime = _tm(acquired_at)
+    ds.AcquisitionDateTime = acquired_at.strftime("%Y%m%d%H%M%S") + (tz or "")
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.ImageLaterality = laterality.dicom
     ds.BurnedInAnnotation = "NO"

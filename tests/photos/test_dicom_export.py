@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from io import BytesIO
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
@@ -267,6 +268,22 @@ def test_minimal_patient_and_naive_times() -> None:
     assert str(ds.PatientName) == "王^小红"
     assert ds.PatientSex == "" and ds.PatientBirthDate == ""
     assert "PatientAge" not in ds and "TimezoneOffsetFromUTC" not in ds
+
+
+def test_dates_are_the_hospitals_calendar_day_not_utcs() -> None:
+    """A consult at 07:30 in Beijing is 23:30 UTC the day before: with the hospital's zone, the
+    study, the photo and the child's age all fall on the Beijing day."""
+    patient = PatientInfo(patient_id="P8", family_name="李", given_name="小宝",
+                          birth_date=date(2025, 11, 20))
+    started = datetime(2026, 11, 19, 23, 30, tzinfo=UTC)
+    study = StudyInfo(consult_id="c8", started_at=started, timezone=ZoneInfo("Asia/Shanghai"))
+    ds = _read(export_photo(patient, study, _photo(
+        _image(), acquired_at=started + timedelta(minutes=5))))
+    assert (ds.StudyDate, ds.StudyTime) == ("20261120", "073000")
+    assert (ds.ContentDate, ds.ContentTime) == ("20261120", "073500")
+    assert ds.AcquisitionDateTime == "20261120073500+0800"
+    assert ds.TimezoneOffsetFromUTC == "+0800"
+    assert ds.PatientAge == "012M"  # one year old that Beijing day (11 months on UTC's)
 
 
 @pytest.mark.parametrize(
