@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -88,6 +89,16 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("postgres_url")
     await _empty_postgres(url)
     return url
+
+
+@pytest.fixture
+def server_in_beijing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The host's local time zone is not UTC: nothing stored or stamped may depend on it."""
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Run against SQLite and PostgreSQL (the `database_url` fixture), without the HTTP
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -66,14 +65,6 @@ async def test_an_appended_entry_holds_what_was_given_and_links_to_the_one_befor
         assert (await audit_log.verify_chain(session)) == ChainVerdict(True, 2)
 
 
-@pytest.fixture
-def server_in_beijing(monkeypatch):
-    """The host's local time zone is not UTC: the stamps must not depend on it."""
-    monkeypatch.setenv("TZ", "Asia/Shanghai")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 async def test_stamps_are_utc_with_microseconds_whatever_the_hosts_zone(db, server_in_beijing):

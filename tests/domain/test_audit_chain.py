@@ -1,6 +1,5 @@
 import dataclasses
 import hashlib
-import time
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -135,14 +134,6 @@ def test_canonical_json_writes_dates_times_and_sets_one_way():
         '"roles":["guardian","physician"]}')
 
 
-@pytest.fixture
-def server_in_beijing(monkeypatch):
-    """The host's local time zone is not UTC: nothing written to the log may depend on it."""
-    monkeypatch.setenv("TZ", "Asia/Shanghai")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_canonical_json_writes_times_in_utc_whatever_the_hosts_zone(server_in_beijing):

@@ -35,6 +35,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from media.consult_media import ConsultMedia, MediaConfig, MediaEvent
 from media.encoded_frame import EncodedFrame
+from media.rtp.reader import InboundRtp
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
 
@@ -430,3 +431,9 @@ def codec_tap(monkeypatch: pytest.MonkeyPatch) -> CodecTap:
         monkeypatch.setattr(encoder_cls, "pack", make_pack(encoder_cls.pack))
         monkeypatch.setattr(decoder_cls, "decode", make_decode(decoder_cls.decode))
     return tap
+
+
+def inbound_rtp(seq: int, timestamp: int, data: bytes = b"x") -> InboundRtp:
+    """A received packet as the receive lane hands it to a buffer (payload type 96, SSRC 0)."""
+    return InboundRtp(payload_type=96, marker=0, sequence_number=seq, timestamp=timestamp,
+                      ssrc=0, payload=b"", data=data)

@@ -10,16 +10,12 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator
 
 import cv2
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 
-from server.app.app import build_app
-from server.app.services import build_services
 from server.kernel.models import AuditEntryRow, PhotoRow
 from server.photos.capture import PhotoQuotaExceeded, PhotoQuotas, check_quota
 from server.photos.decode_pool import DecodeBusy, DecodePool
@@ -49,15 +45,9 @@ def flat_png(width: int, height: int) -> bytes:
 
 
 @pytest.fixture
-async def quota_api(settings, clock) -> AsyncIterator[Api]:
-    settings = settings.replace(max_photos_per_consult=3, max_photo_megapixels=24.0)
-    services = build_services(settings, clock)
-    client = TestClient(TestServer(build_app(settings, services=services)))
-    await client.start_server()
-    try:
-        yield Api(client, services)
-    finally:
-        await client.close()
+def settings(settings):
+    """The suite's settings with a consult quota small enough to reach."""
+    return settings.replace(max_photos_per_consult=3, max_photo_megapixels=24.0)
 
 
 async def _book(api: Api, whitelisted_physician) -> dict:
@@ -84,26 +74,8 @@ async def _refusals(api: Api) -> list[dict]:
             for row in rows]
 
 
-@pytest.fixture
-def whitelisted_physician(quota_api):
-    from tests.conftest import ELIGIBLE_PHYSICIAN
-
-    async def make() -> dict:
-        api = quota_api
-        physician = await (await api.client.post("/api/physicians", json=ELIGIBLE_PHYSICIAN,
-                                                 headers=api.admin)).json()
-        listed = await api.client.post(
-            f"/api/physicians/{physician['id']}/whitelist-status",
-            json={"status": "active", "reason": "passed review"}, headers=api.admin)
-        assert listed.status == 200, await listed.text()
-        return await listed.json()
-
-    return make
-
-
 async def test_gallery_uploads_beyond_the_consult_quota_are_refused_and_audited(
-        quota_api, whitelisted_physician):
-    api = quota_api
+        api, whitelisted_physician):
     booked = await _book(api, whitelisted_physician)
     url = f"/api/consults/{booked['consult']['id']}/photos"
     headers = {**api.bearer(booked["guardian_token"]), "Content-Type": "image/jpeg"}
@@ -121,8 +93,7 @@ async def test_gallery_uploads_beyond_the_consult_quota_are_refused_and_audited(
 
 
 async def test_a_photo_over_the_pixel_cap_is_refused_from_its_header_without_decoding(
-        quota_api, whitelisted_physician):
-    api = quota_api
+        api, whitelisted_physician):
     booked = await _book(api, whitelisted_physician)
     bomb = flat_png(7000, 7000)  # 49 MP, under every byte limit
     assert len(bomb) < 200 * 1024

@@ -16,7 +16,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from media.aiortc_bridge import receive
 from media.rtp.jitter_buffers import ForwardingAudioBuffer, ForwardingVideoBuffer
-from media.rtp.reader import InboundRtp
+
+from ..conftest import inbound_rtp as rtp
 
 pytestmark = pytest.mark.bridge
 
@@ -129,13 +130,3 @@ async def test_receiver_hooks_report_what_the_forwarding_buffer_threw_away():
     assert hooks.buffer_counters() == {"late_packets": 1, "holes_skipped": 0}
 
 
-def rtp(seq: int, timestamp: int, data: bytes = b"x") -> InboundRtp:
-    return InboundRtp(
-        payload_type=96,
-        marker=0,
-        sequence_number=seq,
-        timestamp=timestamp,
-        ssrc=0,
-        payload=b"",
-        data=data,
-    )

@@ -10,19 +10,11 @@ from hypothesis import strategies as st
 from media.rtp.jitter_buffers import ForwardingAudioBuffer, ForwardingVideoBuffer
 from media.rtp.reader import InboundRtp
 
+from ..conftest import inbound_rtp as rtp
+
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 
 
-def rtp(seq: int, timestamp: int, data: bytes = b"x") -> InboundRtp:
-    return InboundRtp(
-        payload_type=96,
-        marker=0,
-        sequence_number=seq,
-        timestamp=timestamp,
-        ssrc=0,
-        payload=b"",
-        data=data,
-    )
 
 
 def test_forwarding_audio_buffer_releases_at_once_and_drops_late_packets():
